@@ -1,0 +1,1 @@
+"""reetrace: product-flow traceability store for rare earths."""

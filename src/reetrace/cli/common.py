@@ -1,0 +1,84 @@
+"""Shared pieces of the CLI: the root group, common options, error mapping, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from reetrace.errors import InputError, ReetraceError
+from reetrace.store import DEFAULT_URL, Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="reetrace")
+def main() -> None:
+    """reetrace: product-flow traceability for rare earths.
+
+    An append-only store of lot-to-lot events (SQLite by default, PostgreSQL for real
+    deployments), traces of any lot back to its mines, separation plants and import entries,
+    and audits that turn the records into findings.
+
+    Every command takes --db URL (default sqlite:///reetrace.db, or $REETRACE_DB).
+    """
+
+
+def db_option(f: F) -> F:
+    """``--db URL``: the store to use."""
+    return click.option(
+        "--db",
+        "db",
+        envvar="REETRACE_DB",
+        default=DEFAULT_URL,
+        show_default=True,
+        metavar="URL",
+        help="Database: sqlite:///FILE or postgresql://USER@HOST/DB (env REETRACE_DB).",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")(f)
+
+
+@contextmanager
+def store_for(url: str) -> Iterator[Store]:
+    """Open the store and turn library errors into clean CLI errors."""
+    try:
+        store = open_store(url)
+    except ReetraceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # a bad URL or an unreachable server: say which, not a traceback
+        raise click.ClickException(f"cannot open {url}: {exc}") from exc
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def errors_to_click(f: F) -> F:
+    """Library errors -> ``click.ClickException`` (exit 1) with the library's message."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except InputError as exc:
+            raise click.ClickException(exc.report()) from exc
+        except (ReetraceError, ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.buffer.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str) + b"\n"
+    )
+    sys.stdout.flush()

@@ -1,0 +1,75 @@
+"""Errors raised by reetrace. Driver errors are mapped to these at the store boundary.
+
+    ReetraceError
+     ├── InputError          a file, or a record in it, is wrong: carries every Problem found
+     ├── NotRegistered       the reporter (or another required party) is not in the registry
+     ├── StoreError          the database refused or failed
+     │    ├── Busy           another writer held the log longer than the lock timeout
+     │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
+     └── VerificationFailed  the log or a derived table no longer matches the hash chain
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReetraceError(Exception):
+    """Base of every error reetrace raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input: where it is and why."""
+
+    line: int
+    field: str
+    reason: str
+    file: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.file else f"line {self.line}"
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class InputError(ReetraceError):
+    """A submission or registry file was refused; nothing was written."""
+
+    def __init__(self, problems: list[Problem], *, more: int = 0, file: str = "") -> None:
+        self.problems = sorted(problems)
+        self.more = more
+        self.file = file
+        n = len(self.problems) + more
+        head = f"{file}: " if file else ""
+        super().__init__(f"{head}{n} error{'s' if n != 1 else ''}; nothing was written")
+
+    def report(self) -> str:
+        lines = [str(self), *(f"  {p}" for p in self.problems)]
+        if self.more:
+            lines.append(f"  … and {self.more} more")
+        return "\n".join(lines)
+
+
+class NotRegistered(ReetraceError):
+    """A party the store needs to know is not in the registry."""
+
+
+class StoreError(ReetraceError):
+    """The database refused or failed."""
+
+
+class Busy(StoreError):
+    """Another writer held the log for longer than the lock timeout."""
+
+
+class Refused(StoreError):
+    """The database refused to rewrite recorded history."""
+
+
+class VerificationFailed(ReetraceError):
+    """The stored log or a derived table does not match the chain."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        self.reason = reason
+        super().__init__(f"position {position}: {reason}")

@@ -1,0 +1,381 @@
+"""The contract: registry records and flow events (BRIEF §2–3) as pydantic models.
+
+Everything that can be checked on one record alone is checked here; rules that need other records
+(lots that must exist, output lots that must be new, cycles, the registry) live in
+:mod:`reetrace.submission`. Lot references are normalised to ``ENT:LOT``: a bare code in a lot line means
+a lot of the reporting enterprise.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from reetrace.elements import ELEMENTS, SHARE_SUM_TOLERANCE, reo_equivalent
+
+#: One lot line above this gross mass is absurd (a million tonnes: a year of Bayan Obo ore is ~10 Mt).
+MAX_LOT_KG = 1e9
+#: Timestamps before this are certainly typing mistakes: product-flow traceability began in the 2010s.
+EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+EnterpriseCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$")
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Mass = Annotated[float, Field(gt=0, le=MAX_LOT_KG, allow_inf_nan=False)]
+Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+
+Form = Literal[
+    "ore", "concentrate", "mixed_compound", "oxide", "metal", "alloy", "magnet", "scrap"
+]  # fmt: skip
+FORMS: tuple[str, ...] = Form.__args__  # type: ignore[attr-defined]
+Role = Literal[
+    "mining", "separation", "metal_smelting", "magnet_making", "recycling",
+    "trading", "import", "export", "end_use",
+]  # fmt: skip
+ProcessKind = Literal[
+    "beneficiation", "separation", "metal_smelting", "alloying", "magnet_making", "recycling"
+]
+EventType = Literal[
+    "extract", "import", "process", "ship", "receive", "export", "consume", "adjust", "retract"
+]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+
+#: Forms whose lines must carry an element profile (BRIEF §3).
+PROFILE_REQUIRED_FORMS = frozenset({"oxide", "metal", "alloy", "magnet"})
+MINED_FORMS = frozenset({"ore", "concentrate", "mixed_compound"})
+
+
+def split_lot(ref: str, reporter: str) -> tuple[str, str]:
+    """``"ENT:LOT"`` -> ``("ENT", "LOT")``; a bare ``"LOT"`` belongs to the reporter."""
+    ent, sep, code = ref.partition(":")
+    if not sep:
+        return reporter, ref
+    return ent, code
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lot lines
+
+
+def _check_lot_ref(value: str) -> str:
+    ent, sep, code = value.partition(":")
+    if sep and (not ent or not code or any(c.isspace() for c in ent)):
+        raise ValueError("a lot reference is ENT:LOT: both parts non-empty, no space in ENT")
+    return value
+
+
+LotRef = Annotated[Code, Field(max_length=130), AfterValidator(_check_lot_ref)]
+
+
+class InputLine(_Strict):
+    """How much of an existing lot an event draws."""
+
+    lot: LotRef
+    mass_kg: Mass
+
+
+class OutputLine(_Strict):
+    """A lot created by an event, with its rare earth content."""
+
+    lot: LotRef
+    product: Text
+    form: Form
+    mass_kg: Mass
+    reo_pct: Percent | None = None
+    re_metal_pct: Percent | None = None
+    elements: dict[str, float] | None = None
+
+    @field_validator("elements")
+    @classmethod
+    def _shares(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return None
+        unknown = sorted(set(v) - set(ELEMENTS))
+        if unknown:
+            raise ValueError(f"unknown element key(s) {', '.join(unknown)}; valid: {' '.join(ELEMENTS)}")
+        for el, share in v.items():
+            if not math.isfinite(share) or share < 0 or share > 100:
+                raise ValueError(f"share of {el} must be between 0 and 100, got {share}")
+        total = sum(v.values())
+        if abs(total - 100.0) > SHARE_SUM_TOLERANCE:
+            raise ValueError(f"element shares sum to {total:g}, not 100 ± {SHARE_SUM_TOLERANCE:g}")
+        # Keep the canonical form small and stable: zero shares carry no information.
+        return {el: v[el] for el in ELEMENTS if el in v and v[el] > 0}
+
+    @model_validator(mode="after")
+    def _content(self) -> OutputLine:
+        if (self.reo_pct is None) == (self.re_metal_pct is None):
+            raise ValueError("give exactly one of reo_pct and re_metal_pct")
+        if self.form in PROFILE_REQUIRED_FORMS and not self.elements:
+            raise ValueError(f"elements are required for form {self.form!r}")
+        return self
+
+    def reo(self) -> tuple[float, dict[str, float] | None]:
+        """REO-equivalent kg of this line, and per element when the profile is known."""
+        return reo_equivalent(
+            self.mass_kg, reo_pct=self.reo_pct, re_metal_pct=self.re_metal_pct, elements=self.elements
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Events
+
+
+class Origin(_Strict):
+    customs_entry: Code
+    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    hs_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}(\.?\d{2}){0,3}$")]
+
+
+class Destination(_Strict):
+    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    customs_entry: Code
+
+
+_SIDES: dict[str, tuple[str, str]] = {
+    # type: (inputs, outputs) where "none" forbids, "some" requires at least one, "any" allows either.
+    "extract": ("none", "some"),
+    "import": ("none", "some"),
+    "process": ("some", "some"),
+    "ship": ("some", "none"),
+    "receive": ("some", "some"),
+    "export": ("some", "none"),
+    "consume": ("some", "none"),
+    "adjust": ("any", "any"),
+    "retract": ("none", "none"),
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "extract": ("site",),
+    "import": ("site", "origin"),
+    "process": ("site", "process"),
+    "ship": ("site", "counterparty"),
+    "receive": ("site", "counterparty"),
+    "export": ("site", "destination"),
+    "consume": ("site",),
+    "adjust": ("site", "reason"),
+    "retract": ("retracts", "reason"),
+}
+_ALLOWED_EXTRA: dict[str, frozenset[str]] = {
+    "extract": frozenset(),
+    "import": frozenset({"origin"}),
+    "process": frozenset({"process", "counterparty"}),
+    "ship": frozenset({"counterparty"}),
+    "receive": frozenset({"counterparty"}),
+    "export": frozenset({"destination", "counterparty"}),
+    "consume": frozenset(),
+    "adjust": frozenset({"reason"}),
+    "retract": frozenset({"retracts", "reason"}),
+}
+_EXTRA_FIELDS = ("origin", "process", "counterparty", "destination", "reason", "retracts")
+
+
+class Event(_Strict):
+    """One reported movement of rare earth product: a record of the append-only log.
+
+    ``process`` with a ``counterparty`` is toll processing (the reporter processes another enterprise's
+    material); it is recorded, and the audit reports it as an unauthorised actor.
+    """
+
+    event_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    type: EventType
+    enterprise: EnterpriseCode
+    site: Code | None = None
+    occurred_at: AwareDatetime
+    inputs: list[InputLine] = Field(default_factory=list, max_length=10_000)
+    outputs: list[OutputLine] = Field(default_factory=list, max_length=10_000)
+    documents: dict[Code, Code] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    origin: Origin | None = None
+    process: ProcessKind | None = None
+    counterparty: EnterpriseCode | None = None
+    destination: Destination | None = None
+    reason: Text | None = None
+    retracts: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _sane_time(cls, v: datetime) -> datetime:
+        if v < EARLIEST:
+            raise ValueError(f"{v.isoformat()} is before {EARLIEST.date()}")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_lots(cls, data: Any) -> Any:
+        # Bare lot codes are the reporter's own lots; write them as ENT:LOT once, here, so the canonical
+        # encoding and every later comparison sees a single spelling.
+        if not isinstance(data, dict):
+            return data
+        ent = data.get("enterprise")
+        if not isinstance(ent, str) or not ent.strip() or ":" in ent:
+            return data
+        ent = ent.strip()
+        out = dict(data)
+        for side in ("inputs", "outputs"):
+            lines = out.get(side)
+            if isinstance(lines, list):
+                fixed = []
+                for line in lines:
+                    if isinstance(line, dict) and isinstance(line.get("lot"), str):
+                        lot = line["lot"].strip()
+                        if lot and ":" not in lot:
+                            line = {**line, "lot": f"{ent}:{lot}"}
+                    fixed.append(line)
+                out[side] = fixed
+        return out
+
+    @model_validator(mode="after")
+    def _per_type(self) -> Event:
+        t = self.type
+        ins, outs = _SIDES[t]
+        for side, rule in (("inputs", ins), ("outputs", outs)):
+            n = len(getattr(self, side))
+            if rule == "none" and n:
+                raise ValueError(f"a {t} event has no {side}")
+            if rule == "some" and not n:
+                raise ValueError(f"a {t} event needs at least one line in {side}")
+        if t == "adjust" and bool(self.inputs) == bool(self.outputs):
+            raise ValueError("an adjust event has either inputs (a loss) or outputs (a gain)")
+        for name in _REQUIRED[t]:
+            if getattr(self, name) is None:
+                raise ValueError(f"a {t} event needs {name}")
+        for name in _EXTRA_FIELDS:
+            if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[t]:
+                raise ValueError(f"{name} does not belong on a {t} event")
+        own = self.enterprise
+        for i, line in enumerate(self.outputs):
+            if line.lot.partition(":")[0] != own:
+                raise ValueError(f"outputs[{i}].lot {line.lot} is not a lot of {own}: outputs are own lots")
+        if t == "receive":
+            for i, in_line in enumerate(self.inputs):
+                if in_line.lot.partition(":")[0] != self.counterparty:
+                    raise ValueError(
+                        f"inputs[{i}].lot {in_line.lot} is not a lot of the sender {self.counterparty}"
+                    )
+        elif t == "process" and self.counterparty is not None:
+            pass  # toll processing: inputs belong to the counterparty (an audit finding, not an error)
+        else:
+            for i, in_line in enumerate(self.inputs):
+                if in_line.lot.partition(":")[0] != own:
+                    raise ValueError(f"inputs[{i}].lot {in_line.lot} is not a lot of {own}")
+        if t in ("extract",):
+            for i, line in enumerate(self.outputs):
+                if line.form not in MINED_FORMS:
+                    raise ValueError(f"outputs[{i}].form {line.form!r}: mining yields ore, concentrate or mixed_compound")
+        if t == "process" and self.process == "separation":
+            for i, line in enumerate(self.outputs):
+                if not line.elements:
+                    raise ValueError(f"outputs[{i}].elements: every output of a separation needs a profile")
+        lots_in = [line.lot for line in self.inputs]
+        lots_out = [line.lot for line in self.outputs]
+        if len(set(lots_out)) != len(lots_out):
+            raise ValueError("an output lot is listed twice")
+        if len(set(lots_in)) != len(lots_in):
+            raise ValueError("an input lot is listed twice")
+        both = set(lots_in) & set(lots_out)
+        if both:
+            raise ValueError(f"lot {sorted(both)[0]} is both input and output: that is a cycle")
+        if self.retracts is not None and self.retracts == self.event_id:
+            raise ValueError("an event cannot retract itself")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """The record as it is hashed: unset optional fields dropped, times in ISO 8601 with offset."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry
+
+
+class Group(_Strict):
+    code: EnterpriseCode
+    name: Text
+
+
+class Enterprise(_Strict):
+    code: EnterpriseCode
+    name: Text
+    group: EnterpriseCode | None = None
+    province: Text | None = None
+    roles: list[Role] = Field(default_factory=list)
+    approved: bool = False
+
+    @field_validator("roles")
+    @classmethod
+    def _sorted_roles(cls, v: list[str]) -> list[str]:
+        return sorted(set(v))
+
+
+class Site(_Strict):
+    code: Code
+    enterprise: EnterpriseCode
+    kind: Literal["mine", "plant", "warehouse", "port"]
+    licence: Code | None = None
+    capacity_t: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] | None = None
+    name: Text | None = None
+    province: Text | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Site:
+        if self.licence is not None and self.kind != "mine":
+            raise ValueError("only a mine has a mining licence")
+        if self.capacity_t is not None and self.kind != "plant":
+            raise ValueError("only a plant has a separation capacity")
+        return self
+
+
+class Quota(_Strict):
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    batch: Annotated[int, Field(ge=1, le=12)]
+    holder: EnterpriseCode
+    category: Literal["mining", "separation"]
+    tonnes_reo: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)]
+    note: Text | None = None
+
+
+class Registry(_Strict):
+    """The registry file (BRIEF §3): loading it again appends only what changed."""
+
+    groups: list[Group] = Field(default_factory=list)
+    enterprises: list[Enterprise] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    quotas: list[Quota] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Registry:
+        for name, key in (
+            ("groups", lambda r: r.code),
+            ("enterprises", lambda r: r.code),
+            ("sites", lambda r: r.code),
+            ("quotas", lambda r: (r.year, r.batch, r.holder, r.category)),
+        ):
+            seen: set[Any] = set()
+            for rec in getattr(self, name):
+                k = key(rec)
+                if k in seen:
+                    raise ValueError(f"{name}: {k} is listed twice")
+                seen.add(k)
+        return self

@@ -1,0 +1,151 @@
+"""The store interface: one class, a backend subclass per database.
+
+Writers append through :meth:`Store.appending`, a context manager that opens one transaction, takes the
+backend's write lock (so positions are assigned and committed strictly in order: a reader never sees a
+position that a slower transaction fills in later), reads the head of the chain, and hands out an
+:class:`Appender`. Everything appended in the block commits together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from reetrace.errors import Refused, StoreError
+from reetrace.store import chain
+from reetrace.store.schema import log
+
+Row = tuple[Any, ...]
+
+
+class Appender:
+    """Assigns positions, links the chain and buffers rows; flushes them in batches."""
+
+    def __init__(self, store: Store, conn: Connection, position: int, head: bytes) -> None:
+        self.store = store
+        self.conn = conn
+        self.position = position  # last assigned position
+        self.head = head  # link of the last assigned position
+        self.start = position
+        self._buffers: dict[sa.Table, list[Row]] = {}
+
+    @property
+    def appended(self) -> int:
+        return self.position - self.start
+
+    def next_position(self) -> int:
+        return self.position + 1
+
+    def append(self, kind: str, record: bytes, **extra: int | str) -> int:
+        """Append one record to the log (buffered) and return its position."""
+        self.position += 1
+        framed = chain.frame(kind, self.position, record, **extra)
+        self.head = chain.link(self.head, framed)
+        self.add(log, (self.position, kind, framed, self.head))
+        return self.position
+
+    def add(self, table: sa.Table, row: Row) -> None:
+        self._buffers.setdefault(table, []).append(row)
+
+    def extend(self, table: sa.Table, rows: Sequence[Row]) -> None:
+        if rows:
+            self._buffers.setdefault(table, []).extend(rows)
+
+    def flush(self) -> None:
+        for table, rows in self._buffers.items():
+            if rows:
+                self.store.write_rows(self.conn, table, rows)
+                rows.clear()
+
+
+class Store:
+    """An append-only reetrace store on one database."""
+
+    dialect = ""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self._migrated = False
+
+    # -- backend hooks -----------------------------------------------------------------------------
+
+    def lock_for_append(self, conn: Connection) -> None:
+        raise NotImplementedError
+
+    def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
+        raise NotImplementedError
+
+    def begin_write(self) -> Connection:
+        """A connection whose transaction is open and may write."""
+        raise NotImplementedError
+
+    def translate(self, exc: sa.exc.DBAPIError) -> Exception:
+        """Map a driver error to reetrace's error tree."""
+        msg = str(exc.orig) if exc.orig is not None else str(exc)
+        if "append-only" in msg:
+            return Refused(msg.splitlines()[0])
+        return StoreError(msg.splitlines()[0] if msg else type(exc).__name__)
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (idempotent)."""
+        if self._migrated:
+            return
+        from reetrace.store.migrate import upgrade
+
+        upgrade(self.engine)
+        self._migrated = True
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def read_head(conn: Connection) -> tuple[int, bytes]:
+        row = conn.execute(
+            sa.select(log.c.position, log.c.hash).order_by(log.c.position.desc()).limit(1)
+        ).first()
+        if row is None:
+            return 0, chain.GENESIS
+        return int(row[0]), bytes(row[1])
+
+    def head(self) -> tuple[int, bytes]:
+        self.migrate()
+        with self.engine.connect() as conn:
+            return self.read_head(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        self.migrate()
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def appending(self) -> Iterator[Appender]:
+        """One all-or-nothing append: commit on normal exit, roll back on any exception."""
+        self.migrate()
+        conn = self.begin_write()
+        try:
+            self.lock_for_append(conn)
+            position, head = self.read_head(conn)
+            app = Appender(self, conn, position, head)
+            yield app
+            app.flush()
+            conn.commit()
+        except sa.exc.DBAPIError as exc:
+            conn.rollback()
+            raise self.translate(exc) from exc
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

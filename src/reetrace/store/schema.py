@@ -1,0 +1,220 @@
+"""Tables of the store (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+``log`` is the record of truth: every appended record (registry changes, submission envelopes, events)
+with its position and its link in the hash chain. The other tables are *derived* from the log bodies,
+written in the same transaction, and exist so that trace and audit can work in SQL; ``reetrace verify``
+re-derives them from the log and names the first position where they differ. Every table here is
+append-only, enforced by database triggers (see the migrations).
+
+Lots are keyed by their text reference ``ENT:LOT`` everywhere: an event may reference another
+enterprise's lot before that enterprise reports it, so a surrogate integer key would need a lookup (and
+a placeholder row) on every write.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from reetrace.elements import ELEMENTS
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored in UTC: ``timestamptz`` on PostgreSQL, sortable text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: reetrace stores aware times only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite has no time zones: store naive UTC, which SQLAlchemy writes as sortable ISO text.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+Pos = sa.BigInteger
+
+log = sa.Table(
+    "log",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("hash", sa.LargeBinary, nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("enterprise", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("received_at_given", sa.Boolean, nullable=False),
+    sa.Column("deadline", UTCDateTime, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Index("ix_submissions_enterprise_period", "enterprise", "period"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("submission", Pos, nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("enterprise", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("site", sa.String(64)),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("counterparty", sa.String(64)),
+    sa.Column("process", sa.String(32)),
+    sa.Column("retracts", sa.String(128)),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Index("ix_events_enterprise_event_id", "enterprise", "event_id"),
+    sa.Index("ix_events_submission", "submission"),
+    sa.Index("ix_events_enterprise_occurred_at", "enterprise", "occurred_at"),
+)
+
+#: Output lines: one row per lot created. Element columns hold REO-equivalent kg (NULL: profile unknown).
+lots = sa.Table(
+    "lots",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("lot", sa.String(130), nullable=False),
+    sa.Column("enterprise", sa.String(64), nullable=False),
+    sa.Column("product", sa.String(500), nullable=False),
+    sa.Column("form", sa.String(16), nullable=False),
+    sa.Column("mass_kg", sa.Double, nullable=False),
+    sa.Column("reo_pct", sa.Double),
+    sa.Column("re_metal_pct", sa.Double),
+    sa.Column("reo_kg", sa.Double, nullable=False),
+    *(sa.Column(el, sa.Double) for el in ELEMENTS),
+    sa.PrimaryKeyConstraint("position", "idx"),
+    sa.Index("ix_lots_lot", "lot"),
+)
+
+#: Input lines: what an event draws from a lot (the holder is the lot's enterprise, not the reporter's
+#: for a receive).
+inputs = sa.Table(
+    "inputs",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("lot", sa.String(130), nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("mass_kg", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("position", "idx"),
+    sa.Index("ix_inputs_lot", "lot"),
+)
+
+#: Lot-to-lot edges: every input of an event feeds every output. ``mass_kg`` is what the event drew
+#: from ``src``; its REO and element content come from ``src``'s creating line in ``lots``, which may be
+#: reported later than the edge (by the sender), so it is joined at query time rather than frozen here.
+edges = sa.Table(
+    "edges",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("src", sa.String(130), nullable=False),
+    sa.Column("dst", sa.String(130), nullable=False),
+    sa.Column("mass_kg", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("position", "src", "dst"),
+    sa.Index("ix_edges_dst", "dst"),
+    sa.Index("ix_edges_src", "src"),
+)
+
+#: A retract event and the position of the event it withdraws.
+retractions = sa.Table(
+    "retractions",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("target", Pos, nullable=False),
+    sa.Index("ix_retractions_target", "target", unique=True),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Index("ix_groups_code", "code"),
+)
+
+enterprises = sa.Table(
+    "enterprises",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("grp", sa.String(64)),
+    sa.Column("province", sa.String(500)),
+    sa.Column("roles", sa.String(500), nullable=False),
+    sa.Column("approved", sa.Boolean, nullable=False),
+    sa.Index("ix_enterprises_code", "code"),
+)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("enterprise", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("licence", sa.String(64)),
+    sa.Column("capacity_t", sa.Double),
+    sa.Column("name", sa.String(500)),
+    sa.Column("province", sa.String(500)),
+    sa.Index("ix_sites_code", "code"),
+)
+
+quotas = sa.Table(
+    "quotas",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(16), nullable=False),
+    sa.Column("tonnes_reo", sa.Double, nullable=False),
+    sa.Column("note", sa.String(500)),
+    sa.Index("ix_quotas_key", "year", "holder", "category", "batch"),
+)
+
+#: Every table that holds recorded facts: the triggers refuse UPDATE, DELETE and TRUNCATE on each.
+FACT_TABLES: tuple[sa.Table, ...] = (
+    log, submissions, events, lots, inputs, edges, retractions, groups, enterprises, sites, quotas,
+)  # fmt: skip
+
+#: Derived tables that carry a registry kind, keyed by the kind's name in log records.
+REGISTRY_TABLES: dict[str, sa.Table] = {
+    "group": groups,
+    "enterprise": enterprises,
+    "site": sites,
+    "quota": quotas,
+}
+
+#: Views (created by the migrations): ``current_groups``, ``current_enterprises``, ``current_sites``,
+#: ``current_quotas`` (registry rows are versions; the current one has the highest position for its
+#: key) and ``effective_events``, ``effective_lots``, ``effective_inputs``, ``effective_edges`` (rows of
+#: events that no retraction names; ``effective_events`` also leaves out the retract events themselves).

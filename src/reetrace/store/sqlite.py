@@ -1,0 +1,95 @@
+"""SQLite backend: the embedded default (a file in WAL mode).
+
+Writers take the database's write lock up front with ``BEGIN IMMEDIATE``: the head is read and every
+position assigned under that lock, so two submitters can never interleave and positions commit in order.
+Readers use plain deferred transactions and, in WAL mode, never block the writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from reetrace.errors import Busy
+from reetrace.store.base import Row, Store
+from reetrace.store.schema import UTCDateTime
+
+#: How long a writer waits for another writer's transaction before giving up (ms).
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # The text form SQLAlchemy's SQLite DateTime type reads back (naive UTC, microseconds).
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool if ":memory:" not in url else None)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+            # Take transaction control from pysqlite so that BEGIN is ours (SQLAlchemy's recipe).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if ":memory:" not in url:
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get("reetrace_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        super().__init__(engine, url)
+        self._insert_sql: dict[str, tuple[str, list[int]]] = {}
+
+    def begin_write(self) -> Connection:
+        conn = self.engine.connect().execution_options(reetrace_write=True)
+        try:
+            conn.begin()
+        except sa.exc.OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc):
+                raise Busy(f"another writer held the database for over {BUSY_TIMEOUT_MS} ms") from exc
+            raise
+        return conn
+
+    def lock_for_append(self, conn: Connection) -> None:
+        pass  # BEGIN IMMEDIATE in begin_write already holds the write lock
+
+    def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
+        sql, dt_cols = self._insert_for(table)
+        if dt_cols:
+            fixed: list[Row] = []
+            for row in rows:
+                r = list(row)
+                for i in dt_cols:
+                    r[i] = _sqlite_datetime(r[i])
+                fixed.append(tuple(r))
+            rows = fixed
+        conn.connection.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
+
+    def _insert_for(self, table: sa.Table) -> tuple[str, list[int]]:
+        if table.name not in self._insert_sql:
+            cols = list(table.columns)
+            names = ", ".join(f'"{c.name}"' for c in cols)
+            sql = (
+                f'INSERT INTO "{table.name}" ({names}) '
+                f"VALUES ({', '.join('?' for _ in cols)})"
+            )
+            dt_cols = [i for i, c in enumerate(cols) if isinstance(c.type, UTCDateTime)]
+            self._insert_sql[table.name] = (sql, dt_cols)
+        return self._insert_sql[table.name]
