@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from reetrace.registry import load
 from reetrace.models import Registry
+from reetrace.registry import load
 from reetrace.store import Store
 from reetrace.submission import SubmissionResult, submit
 
@@ -81,7 +81,12 @@ def ev(event_id: str, type_: str, enterprise: str, site: str, when: str, **kw: A
 def out(lot: str, form: str, mass_kg: float, *, product: str | None = None,
         reo_pct: float | None = None, re_metal_pct: float | None = None,
         elements: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
-    line: dict[str, Any] = {"lot": lot, "product": product or form, "form": form, "mass_kg": mass_kg}
+    line: dict[str, Any] = {
+        "lot": lot,
+        "product": product or form,
+        "form": form,
+        "mass_kg": mass_kg,
+    }
     if reo_pct is not None:
         line["reo_pct"] = reo_pct
     if re_metal_pct is not None:

@@ -32,8 +32,7 @@ def event_rows(
              out.reo_pct, out.re_metal_pct, reo, *els)
         )  # fmt: skip
     ins = [
-        (position, idx, inp.lot, inp.lot.partition(":")[0], inp.mass_kg)
-        for idx, inp in enumerate(ev.inputs)
+        (position, idx, inp.lot, inp.lot.partition(":")[0], inp.mass_kg) for idx, inp in enumerate(ev.inputs)
     ]
     edges = [(position, i.lot, o.lot, i.mass_kg) for i in ev.inputs for o in ev.outputs]
     return event, lots, ins, edges

@@ -61,9 +61,7 @@ def reo_equivalent(
     if not elements or total_share <= 0:
         return metal / UNKNOWN_METAL_PER_OXIDE, None
     per_element = {
-        el: metal * share / total_share / METAL_PER_OXIDE[el]
-        for el, share in elements.items()
-        if share > 0
+        el: metal * share / total_share / METAL_PER_OXIDE[el] for el, share in elements.items() if share > 0
     }
     return sum(per_element.values()), per_element
 

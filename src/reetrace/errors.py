@@ -1,12 +1,12 @@
 """Errors raised by reetrace. Driver errors are mapped to these at the store boundary.
 
-    ReetraceError
-     ├── InputError          a file, or a record in it, is wrong: carries every Problem found
-     ├── NotRegistered       the reporter (or another required party) is not in the registry
-     ├── StoreError          the database refused or failed
-     │    ├── Busy           another writer held the log longer than the lock timeout
-     │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
-     └── VerificationFailed  the log or a derived table no longer matches the hash chain
+ReetraceError
+ ├── InputError          a file, or a record in it, is wrong: carries every Problem found
+ ├── NotRegistered       the reporter (or another required party) is not in the registry
+ ├── StoreError          the database refused or failed
+ │    ├── Busy           another writer held the log longer than the lock timeout
+ │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
+ └── VerificationFailed  the log or a derived table no longer matches the hash chain
 """
 
 from __future__ import annotations

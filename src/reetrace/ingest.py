@@ -234,7 +234,7 @@ def _read_csv(stream: IO[bytes], file: str) -> Iterator[Parsed]:
     if head in _UTF16_BOMS:
         yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
         return
-    text = io.TextIOWrapper(_Prefixed(head, stream), encoding="utf-8-sig", newline="")
+    text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, stream)), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader, None)
@@ -309,9 +309,7 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
     for line, row in group[1:]:
         for col in HEADER_COLUMNS:
             if col in row and row[col] != first.get(col, ""):
-                problems.append(
-                    Problem(line, col, f"differs from line {first_line} of the same event", file)
-                )
+                problems.append(Problem(line, col, f"differs from line {first_line} of the same event", file))
     data: dict[str, Any] = {}
     for col in ("event_id", "type", "enterprise", "site", "occurred_at", "counterparty", "process",
                 "reason", "retracts", "note"):  # fmt: skip

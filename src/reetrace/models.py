@@ -132,7 +132,10 @@ class OutputLine(_Strict):
     def reo(self) -> tuple[float, dict[str, float] | None]:
         """REO-equivalent kg of this line, and per element when the profile is known."""
         return reo_equivalent(
-            self.mass_kg, reo_pct=self.reo_pct, re_metal_pct=self.re_metal_pct, elements=self.elements
+            self.mass_kg,
+            reo_pct=self.reo_pct,
+            re_metal_pct=self.re_metal_pct,
+            elements=self.elements,
         )
 
 
@@ -209,7 +212,9 @@ class Event(_Strict):
     counterparty: EnterpriseCode | None = None
     destination: Destination | None = None
     reason: Text | None = None
-    retracts: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = None
+    retracts: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None
+    ) = None
 
     @field_validator("occurred_at")
     @classmethod
@@ -280,7 +285,9 @@ class Event(_Strict):
         if t in ("extract",):
             for i, line in enumerate(self.outputs):
                 if line.form not in MINED_FORMS:
-                    raise ValueError(f"outputs[{i}].form {line.form!r}: mining yields ore, concentrate or mixed_compound")
+                    raise ValueError(
+                        f"outputs[{i}].form {line.form!r}: mining yields ore, concentrate or mixed_compound"
+                    )
         if t == "process" and self.process == "separation":
             for i, line in enumerate(self.outputs):
                 if not line.elements:

@@ -27,8 +27,7 @@ from sqlalchemy.engine import Connection
 from reetrace.derive import Row, event_rows, registry_row, submission_row
 from reetrace.errors import VerificationFailed
 from reetrace.models import Event
-from reetrace.store import Store
-from reetrace.store import chain
+from reetrace.store import Store, chain
 from reetrace.store.schema import (
     REGISTRY_TABLES,
     edges,
@@ -86,9 +85,8 @@ class _TableCursor:
         self.table = table
         pk = list(table.primary_key.columns) or [table.c.position]
         q = sa.select(table).order_by(*pk)
-        self._rows: Iterator[Row] = iter(
-            conn.execution_options(stream_results=True, yield_per=5000).execute(q)
-        )
+        self._result = conn.execution_options(stream_results=True, yield_per=5000).execute(q)
+        self._rows: Iterator[Row] = (tuple(r) for r in self._result)
         self._next: Row | None = None
         self._advance()
 
@@ -109,6 +107,9 @@ class _TableCursor:
         if self._next is not None and self._next[0] == position:
             return f"{self.table.name} has an extra row for position {position}"
         return None
+
+    def close(self) -> None:
+        self._result.close()
 
     def leftover(self) -> int | None:
         return None if self._next is None else int(self._next[0])
@@ -140,13 +141,17 @@ def verify(
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             cursors = {t.name: _TableCursor(conn, t) for t in _DERIVED}
-            count, position, head = _walk(conn, conn, cursors, against, progress)
-            for name, cur in cursors.items():
-                extra = cur.leftover()
-                if extra is not None:
-                    raise VerificationFailed(
-                        extra, f"{name} has a row for position {extra} that no record explains"
-                    )
+            try:
+                count, position, head = _walk(conn, conn, cursors, against, progress)
+                for name, cur in cursors.items():
+                    extra = cur.leftover()
+                    if extra is not None:
+                        raise VerificationFailed(
+                            extra, f"{name} has a row for position {extra} that no record explains"
+                        )
+            finally:
+                for cur in cursors.values():
+                    cur.close()
             _unique_event_ids(conn)
     checkpoint_ok: bool | None = None
     if against is not None:
@@ -167,10 +172,20 @@ def _walk(
     against: Checkpoint | None,
     progress: Callable[[int], None] | None,
 ) -> tuple[int, int, bytes]:
+    q = sa.select(log.c.position, log.c.kind, log.c.body, log.c.hash).order_by(log.c.position)
+    with conn.execution_options(stream_results=True, yield_per=5000).execute(q) as rows:
+        return _walk_rows(rows, lookups, cursors, against, progress)
+
+
+def _walk_rows(
+    rows: Any,
+    lookups: Connection,
+    cursors: dict[str, _TableCursor],
+    against: Checkpoint | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int, bytes]:
     prev = chain.GENESIS
     expected_pos = 0
-    q = sa.select(log.c.position, log.c.kind, log.c.body, log.c.hash).order_by(log.c.position)
-    rows = conn.execution_options(stream_results=True, yield_per=5000).execute(q)
     for pos, kind, body, stored in rows:
         expected_pos += 1
         body = bytes(body)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from reetrace import inspection, registry, verify
 from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
+from reetrace.errors import VerificationFailed
 from reetrace.store.migrate import current
 from reetrace.submission import SHANGHAI, submit
 
@@ -105,9 +106,7 @@ def _parse_received(value: str | None) -> datetime | None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--enterprise", "-e", required=True, help="The reporting enterprise.")
 @click.option("--period", "-p", required=True, metavar="YYYY-MM", help="The month reported.")
-@click.option(
-    "--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now)."
-)
+@click.option("--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @db_option
@@ -174,7 +173,7 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
     with store_for(db) as store:
         try:
             result = verify.verify(store, against=against)
-        except verify.VerificationFailed as exc:
+        except VerificationFailed as exc:
             raise click.ClickException(f"verification FAILED at {exc}") from exc
     click.echo(result.message())
 

@@ -29,7 +29,11 @@ def canonical(obj: Any) -> bytes:
 
 def frame(kind: str, position: int, record: bytes, **extra: int | str) -> bytes:
     """The frame of a record whose canonical bytes are already known (no re-encoding of ``record``)."""
-    parts: dict[str, bytes] = {"kind": canonical(kind), "position": canonical(position), "record": record}
+    parts: dict[str, bytes] = {
+        "kind": canonical(kind),
+        "position": canonical(position),
+        "record": record,
+    }
     for key, value in extra.items():
         parts[key] = canonical(value)
     return b"{" + b",".join(b'"' + k.encode() + b'":' + parts[k] for k in sorted(parts)) + b"}"

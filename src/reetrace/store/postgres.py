@@ -91,9 +91,6 @@ class PostgresStore(Store):
         if table.name not in self._copy:
             cols = list(table.columns)
             names = ", ".join(f'"{c.name}"' for c in cols)
-            sql = (
-                f'COPY "{table.name}" ({names}) '
-                "FROM STDIN (FORMAT BINARY)"
-            )
+            sql = f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)'
             self._copy[table.name] = (sql, [_pg_type(c) for c in cols])
         return self._copy[table.name]

@@ -86,10 +86,7 @@ class SqliteStore(Store):
         if table.name not in self._insert_sql:
             cols = list(table.columns)
             names = ", ".join(f'"{c.name}"' for c in cols)
-            sql = (
-                f'INSERT INTO "{table.name}" ({names}) '
-                f"VALUES ({', '.join('?' for _ in cols)})"
-            )
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in cols)})'
             dt_cols = [i for i, c in enumerate(cols) if isinstance(c.type, UTCDateTime)]
             self._insert_sql[table.name] = (sql, dt_cols)
         return self._insert_sql[table.name]

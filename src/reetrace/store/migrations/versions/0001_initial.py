@@ -43,16 +43,13 @@ VIEWS = {
         "(SELECT 1 FROM retractions r WHERE r.target = e.position)"
     ),
     "effective_lots": (
-        "SELECT l.* FROM lots l WHERE NOT EXISTS "
-        "(SELECT 1 FROM retractions r WHERE r.target = l.position)"
+        "SELECT l.* FROM lots l WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"
     ),
     "effective_inputs": (
-        "SELECT i.* FROM inputs i WHERE NOT EXISTS "
-        "(SELECT 1 FROM retractions r WHERE r.target = i.position)"
+        "SELECT i.* FROM inputs i WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = i.position)"
     ),
     "effective_edges": (
-        "SELECT d.* FROM edges d WHERE NOT EXISTS "
-        "(SELECT 1 FROM retractions r WHERE r.target = d.position)"
+        "SELECT d.* FROM edges d WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = d.position)"
     ),
 }
 
@@ -130,12 +127,8 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("position"),
     )
-    op.create_index(
-        "ix_events_enterprise_event_id", "events", ["enterprise", "event_id"], unique=False
-    )
-    op.create_index(
-        "ix_events_enterprise_occurred_at", "events", ["enterprise", "occurred_at"], unique=False
-    )
+    op.create_index("ix_events_enterprise_event_id", "events", ["enterprise", "event_id"], unique=False)
+    op.create_index("ix_events_enterprise_occurred_at", "events", ["enterprise", "occurred_at"], unique=False)
     op.create_index("ix_events_submission", "events", ["submission"], unique=False)
     op.create_table(
         "groups",
@@ -206,9 +199,7 @@ def upgrade() -> None:
         sa.Column("note", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("position"),
     )
-    op.create_index(
-        "ix_quotas_key", "quotas", ["year", "holder", "category", "batch"], unique=False
-    )
+    op.create_index("ix_quotas_key", "quotas", ["year", "holder", "category", "batch"], unique=False)
     op.create_table(
         "retractions",
         sa.Column("position", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -242,9 +233,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("position"),
     )
-    op.create_index(
-        "ix_submissions_enterprise_period", "submissions", ["enterprise", "period"], unique=False
-    )
+    op.create_index("ix_submissions_enterprise_period", "submissions", ["enterprise", "period"], unique=False)
     for name, sql in VIEWS.items():
         op.execute(f"CREATE VIEW {name} AS {sql}")
     _append_only()
