@@ -267,7 +267,7 @@ def _read_csv(stream: IO[bytes], file: str) -> Iterator[Parsed]:
                     [Problem(line_no, "", f"{len(values)} fields, the header has {len(header)}", file)],
                 )  # fmt: skip
                 continue
-            row = {h: v.strip() for h, v in zip(header, values, strict=True)}
+            row = {h: v.strip(" \t") for h, v in zip(header, values, strict=True)}  # the models trim the rest
             if group and row["event_id"] != group[0][1]["event_id"]:
                 yield _csv_event(group, file)
                 group = []
@@ -398,7 +398,7 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
 
 def write_csv(events: Iterable[dict[str, Any]], fh: IO[str]) -> None:
     """Write events (JSON-like dicts in the JSON Lines structure) as CSV rows."""
-    w = csv.writer(fh, lineterminator="\n")
+    w = csv.writer(fh)  # RFC 4180 line ends: a CR or LF inside a value gets quoted
     w.writerow(CSV_COLUMNS)
     for ev in events:
         origin = ev.get("origin") or {}

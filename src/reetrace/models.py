@@ -216,6 +216,12 @@ class Event(_Strict):
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None
     ) = None
 
+    @field_validator("note")
+    @classmethod
+    def _blank_note(cls, v: str | None) -> str | None:
+        # A blank note carries nothing, and CSV cannot tell it from an absent one.
+        return v or None
+
     @field_validator("occurred_at")
     @classmethod
     def _sane_time(cls, v: datetime) -> datetime:

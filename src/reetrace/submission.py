@@ -292,7 +292,7 @@ class _Writer:
         ok = True
         if ev.enterprise != self.enterprise:
             self.problem(line, "enterprise", f"{ev.enterprise}: this submission is {self.enterprise}'s")
-            ok = False
+            return False  # its site and lots would only repeat the same mistake
         if ev.site is not None and ev.site not in self.own_sites:
             self.problem(line, "site", f"{ev.site} is not a registered site of {self.enterprise}")
             ok = False

@@ -24,9 +24,6 @@ from reetrace.audit.finding import Tolerances
 from reetrace.elements import ELEMENTS
 from reetrace.submission import SHANGHAI, Period
 
-#: Separator for lists aggregated in SQL (lot codes may contain commas, never a unit separator).
-SEP = "\x1f"
-
 
 def shift(period: str, months: int) -> str:
     p = Period.parse(period)
@@ -49,10 +46,6 @@ def to_datetime(value: Any) -> datetime:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def split(value: str | None) -> list[str]:
-    return sorted(set(value.split(SEP))) if value else []
 
 
 def element_cols(prefix: str) -> list[str]:
@@ -130,51 +123,41 @@ class Scope:
             terms += [f"{c} IN {self.pos_set()}" for c in positions]
         return " AND (" + " OR ".join(terms) + ")" if terms else " AND 1 = 0"
 
-    # -- dialect pieces ----------------------------------------------------------------------------
+    def array(self, values: Iterable[Any]) -> Any:
+        """A bind value for :meth:`values_of`."""
+        return self._array(list(values))
 
-    def agg(self, expr: str) -> str:
-        """Text aggregate of ``expr`` joined by :data:`SEP`."""
+    def values_of(self, param: str, kind: str = "text") -> str:
+        """A subquery yielding the elements of the array bound to ``param``."""
         if self.dialect == "postgresql":
-            return f"string_agg(DISTINCT CAST({expr} AS text), chr(31))"
-        return f"group_concat(DISTINCT CAST({expr} AS text))"  # SQLite: see fix_agg
+            return f"(SELECT unnest(CAST(:{param} AS {kind}[])))"
+        return f"(SELECT value FROM json_each(:{param}))"
 
     def greatest(self, a: str, b: str) -> str:
         return f"CASE WHEN {a} >= {b} THEN {a} ELSE {b} END"
 
+    def in_range(self, period: str | None) -> bool:
+        if period is None:
+            return True
+        if self.period_from is not None and period < self.period_from:
+            return False
+        return not (self.period_to is not None and period > self.period_to)
 
-def fix_agg(dialect: str, value: str | None) -> list[str]:
-    """Split a list aggregated with :meth:`Scope.agg`.
+    def ent_ok(self, *codes: str | None) -> bool:
+        return self.enterprise is None or self.enterprise in codes
 
-    SQLite's ``group_concat(DISTINCT x)`` only joins with a comma; lot codes are short codes without
-    commas in practice, but a lot code containing one would be split wrongly, so SQLite aggregates are
-    only used for positions and enterprise codes (which cannot hold a comma: they have no separator
-    rule, so see :func:`lists_by` for lots).
+
+def event_lots(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict[int, list[str]]:
+    """Input and output lots of the given events (for the few events that findings name)."""
+    wanted = sorted(set(positions))
+    out: dict[int, set[str]] = {p: set() for p in wanted}
+    if not wanted:
+        return {}
+    sql = f"""
+        SELECT position, lot FROM inputs WHERE position IN {scope.values_of("ps", "bigint")}
+        UNION ALL
+        SELECT position, lot FROM lots WHERE position IN {scope.values_of("ps", "bigint")}
     """
-    if not value:
-        return []
-    return sorted(set(value.split(SEP if dialect == "postgresql" else ",")))
-
-
-def lists_by(
-    conn: Connection, sql: str, params: dict[str, Any]
-) -> dict[Any, tuple[list[str], list[int]]]:
-    """Run ``sql`` returning ``(key, lot, position)`` rows; collect lots and positions per key."""
-    out: dict[Any, tuple[set[str], set[int]]] = {}
-    for key, lot, pos in conn.execute(sa.text(sql), params):
-        lots, positions = out.setdefault(key, (set(), set()))
-        if lot is not None:
-            lots.add(lot)
-        if pos is not None:
-            positions.add(int(pos))
-    return {k: (sorted(v[0]), sorted(v[1])) for k, v in out.items()}
-
-
-def chunks(values: Iterable[Any], size: int = 500) -> Iterable[list[Any]]:
-    buf: list[Any] = []
-    for v in values:
-        buf.append(v)
-        if len(buf) >= size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
+    for pos, lot in conn.execute(sa.text(sql), {"ps": scope.array(wanted)}):
+        out[int(pos)].add(lot)
+    return {p: sorted(v) for p, v in out.items()}

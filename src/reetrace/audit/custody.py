@@ -1,0 +1,185 @@
+"""Rule 4, ``unmatched_custody``: the two sides of a custody transfer disagree.
+
+A's ``ship`` of ``A:L`` to B and B's ``receive`` of ``A:L`` from A are matched on (sender, receiver,
+lot): all effective ship lines of one key against all effective receive lines of it, so a lot sent in
+two consignments and received in two matches as a whole. Findings (severity medium):
+
+- ``ship_without_receive``: no receive, once the deadline of the period ``custody_grace_periods`` [1]
+  after the ship's period has passed at ``as_of`` (what is shipped on the 31st is received, and reported,
+  in the next month);
+- ``receive_without_ship``: no ship, once the deadline of the receive's period has passed;
+- ``quantity``: received and shipped kg differ by more than ``custody_qty`` [1%] of the larger, once
+  both sides' deadlines (as above) have passed;
+- ``documents``: a ship line for which no receive line of its key carries compatible documents
+  (documents are compatible when no document type, e.g. ``waybill``, appears on both with different
+  numbers; a side without documents is compatible with anything). Documents live only in the log
+  bodies, so this reads them from ``log.body`` for custody events.
+
+Transfers with a counterparty that is not in the registry are not matched here: the unregistered side
+cannot report, so its twin can never exist; ``unauthorised_actor`` reports them instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reetrace.audit.finding import Finding
+from reetrace.audit.scope import Scope, event_lots, shift
+
+_LINES = """
+    lines AS (
+        SELECT e.enterprise AS sender, e.counterparty AS receiver, i.lot, i.mass_kg AS ship_kg,
+               0.0 AS recv_kg, e.position, s.period, 1 AS is_ship
+        FROM effective_inputs i JOIN events e ON e.position = i.position
+        JOIN submissions s ON s.position = e.submission
+        WHERE e.type = 'ship' AND e.counterparty IN (SELECT code FROM enterprises) {focus}
+        UNION ALL
+        SELECT e.counterparty, e.enterprise, i.lot, 0.0, i.mass_kg, e.position, s.period, 0
+        FROM effective_inputs i JOIN events e ON e.position = i.position
+        JOIN submissions s ON s.position = e.submission
+        WHERE e.type = 'receive' AND e.counterparty IN (SELECT code FROM enterprises) {focus}
+    )"""
+
+
+def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
+    tol = scope.tol
+    closed_ship = shift(scope.closed, -tol.custody_grace_periods)
+    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]))
+    period = "coalesce(g.ship_period, g.recv_period)"
+    sql = f"""
+    WITH {lines},
+    grp AS (
+        SELECT sender, receiver, lot, sum(ship_kg) AS ship_kg, sum(recv_kg) AS recv_kg,
+               sum(is_ship) AS n_ship, count(*) - sum(is_ship) AS n_recv,
+               max(CASE WHEN is_ship = 1 THEN period END) AS ship_period,
+               max(CASE WHEN is_ship = 0 THEN period END) AS recv_period
+        FROM lines GROUP BY sender, receiver, lot
+    ),
+    bad AS (
+        SELECT g.*, CASE
+            WHEN g.n_recv = 0 THEN 'ship_without_receive'
+            WHEN g.n_ship = 0 THEN 'receive_without_ship'
+            ELSE 'quantity' END AS kind
+        FROM grp g
+        WHERE (
+            (g.n_recv = 0 AND g.ship_period <= :closed_ship)
+            OR (g.n_ship = 0 AND g.recv_period <= :closed)
+            OR (g.n_ship > 0 AND g.n_recv > 0 AND g.ship_period <= :closed_ship
+                AND g.recv_period <= :closed
+                AND abs(g.ship_kg - g.recv_kg) > :qtol * {scope.greatest("g.ship_kg", "g.recv_kg")})
+        ) {scope.period(period)} {scope.ent("g.sender", "g.receiver")}
+    )
+    SELECT b.sender, b.receiver, b.lot, b.kind, b.ship_kg, b.recv_kg, b.ship_period,
+           b.recv_period, l.position, l.is_ship
+    FROM bad b JOIN lines l ON l.sender = b.sender AND l.receiver = b.receiver AND l.lot = b.lot
+    ORDER BY b.sender, b.receiver, b.lot, l.position
+    """
+    params = scope.params(closed_ship=closed_ship, qtol=tol.custody_qty)
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for row in conn.execute(sa.text(sql), params):
+        groups.setdefault((row[0], row[1], row[2]), []).append(row)
+    made = event_lots(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
+    findings = []
+    for (sender, receiver, lot), rows in groups.items():
+        _, _, _, kind, ship_kg, recv_kg, ship_period, recv_period = rows[0][:8]
+        recv_pos = sorted({int(r[8]) for r in rows if not r[9]})
+        received_as = sorted({x for p in recv_pos for x in made.get(p, []) if x != lot})
+        if kind == "ship_without_receive":
+            summary = f"{sender} shipped {ship_kg:.1f} kg of {lot} to {receiver}; no receive reported"
+            ent = receiver
+        elif kind == "receive_without_ship":
+            summary = f"{receiver} received {recv_kg:.1f} kg of {lot} from {sender}; no ship reported"
+            ent = sender
+        else:
+            summary = (
+                f"{lot}: {sender} shipped {ship_kg:.1f} kg, {receiver} received {recv_kg:.1f} kg "
+                f"({(recv_kg - ship_kg) / max(ship_kg, recv_kg) * 100:+.2f}%)"
+            )
+            ent = receiver
+        findings.append(
+            Finding(
+                rule="unmatched_custody", severity="medium", enterprise=ent, summary=summary,
+                lots=(lot, *received_as), events=tuple(sorted({int(r[8]) for r in rows})),
+                period=ship_period or recv_period,
+                detail={
+                    "kind": kind, "sender": sender, "receiver": receiver,
+                    "shipped_kg": round(ship_kg, 3), "received_kg": round(recv_kg, 3),
+                    "ship_period": ship_period, "receive_period": recv_period,
+                    "tolerance_pct": tol.custody_qty * 100,
+                },
+            )  # fmt: skip
+        )
+    findings += _document_mismatches(conn, scope)
+    return findings
+
+
+def _docs(scope: Scope, pos: str) -> str:
+    """The ``documents`` object of the event at ``pos``, from its log frame."""
+    if scope.dialect == "postgresql":
+        return (
+            f"(SELECT convert_from(g.body, 'UTF8')::jsonb -> 'record' -> 'documents' "
+            f"FROM log g WHERE g.position = {pos})"
+        )
+    return (
+        f"(SELECT json_extract(CAST(g.body AS TEXT), '$.record.documents') "
+        f"FROM log g WHERE g.position = {pos})"
+    )
+
+
+def _each(scope: Scope, expr: str, alias: str) -> str:
+    if scope.dialect == "postgresql":
+        return f"jsonb_each_text({expr}) AS {alias}"
+    return f"json_each({expr}) AS {alias}"
+
+
+def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
+    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]))
+    conflict = f"""EXISTS (
+        SELECT 1 FROM {_each(scope, "sd.docs", "a")} JOIN {_each(scope, "rd.docs", "b")}
+          ON a.key = b.key WHERE a.value <> b.value)"""
+    sql = f"""
+    WITH {lines},
+    docs AS (
+        SELECT p.position, {_docs(scope, "p.position")} AS docs
+        FROM (SELECT DISTINCT position FROM lines) p
+    ),
+    pairs AS (
+        SELECT s.sender, s.receiver, s.lot, s.position AS ship, r.position AS recv, s.period,
+               s.ship_kg, r.recv_kg
+        FROM lines s JOIN lines r
+          ON r.sender = s.sender AND r.receiver = s.receiver AND r.lot = s.lot AND r.is_ship = 0
+        WHERE s.is_ship = 1 {scope.period("s.period")} {scope.ent("s.sender", "s.receiver")}
+    ),
+    judged AS (
+        SELECT p.*, CASE WHEN {conflict} THEN 1 ELSE 0 END AS clash
+        FROM pairs p JOIN docs sd ON sd.position = p.ship JOIN docs rd ON rd.position = p.recv
+    )
+    SELECT j.sender, j.receiver, j.lot, j.ship, j.recv, j.period, j.ship_kg, j.recv_kg,
+           CAST(sd.docs AS TEXT), CAST(rd.docs AS TEXT)
+    FROM judged j JOIN docs sd ON sd.position = j.ship JOIN docs rd ON rd.position = j.recv
+    WHERE NOT EXISTS (SELECT 1 FROM judged k WHERE k.ship = j.ship AND k.lot = j.lot
+                      AND k.receiver = j.receiver AND k.clash = 0)
+    ORDER BY j.ship, j.lot, j.recv
+    """
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for row in conn.execute(sa.text(sql), scope.params()):
+        groups.setdefault((int(row[3]), row[2]), []).append(row)
+    findings = []
+    for (ship, lot), rows in groups.items():
+        sender, receiver = rows[0][0], rows[0][1]
+        findings.append(
+            Finding(
+                rule="unmatched_custody", severity="medium", enterprise=receiver,
+                summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
+                lots=(lot,), events=(ship, *sorted({int(r[4]) for r in rows})), period=rows[0][5],
+                detail={
+                    "kind": "documents", "sender": sender, "receiver": receiver,
+                    "ship_documents": rows[0][8],
+                    "receive_documents": sorted({r[9] for r in rows if r[9]}),
+                },
+            )  # fmt: skip
+        )
+    return findings

@@ -1,0 +1,84 @@
+"""Rule 2, ``output_exceeds_input``: a transformation creates more rare earth than it drew.
+
+Checked on every effective ``process`` event and every ``receive`` (a receive turns the sender's lot
+into a new lot of the receiver, and inflating its content there launders just as well):
+
+- REO: output REO > input REO × (1 + ``output_reo``) [1%];
+- element: for any element, output kg > input kg + max(input kg × ``element_excess`` [2%],
+  ``element_floor_kg`` [1 kg]). The 2% is of that element's own input: a share of the total REO would
+  let a separator "find" tonnes of Dy in Bayan Obo feed, which is what this check exists to catch.
+
+An event drawing a lot that has no effective creating event is left to ``unexplained_lot`` (its input
+content is unknown); the element check needs every input's profile (an unknown profile could hold
+anything) and counts outputs of unknown profile as 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reetrace.audit.finding import Finding
+from reetrace.audit.flows import event_balance_ctes
+from reetrace.audit.scope import Scope, event_lots
+from reetrace.elements import ELEMENTS
+
+
+def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
+    where = "e.type IN ('process', 'receive')" + scope.period("s.period") + scope.ent(
+        "e.enterprise"
+    ) + scope.focus(positions=["e.position"])
+    el_terms = " OR ".join(
+        f"out_{el} > in_{el} + {scope.greatest(f'in_{el} * :etol', ':efloor')}" for el in ELEMENTS
+    )
+    sql = f"""
+    WITH {event_balance_ctes(scope, where)}
+    SELECT * FROM bal
+    WHERE missing_in = 0
+      AND (reo_out > reo_in * (1 + :rtol) OR (unknown_in = 0 AND ({el_terms})))
+    ORDER BY position
+    """
+    tol = scope.tol
+    params = scope.params(
+        rtol=tol.output_reo, etol=tol.element_excess, efloor=tol.element_floor_kg
+    )
+    rows = [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+    lots = event_lots(conn, scope, (r["position"] for r in rows))
+    findings = []
+    for r in rows:
+        detail: dict[str, Any] = {
+            "event_type": r["type"], "process": r["process"],
+            "input_reo_kg": round(r["reo_in"], 3), "output_reo_kg": round(r["reo_out"], 3),
+            "excess_reo_kg": round(r["reo_out"] - r["reo_in"], 3),
+            "excess_reo_pct": _pct(r["reo_out"] - r["reo_in"], r["reo_in"]),
+            "tolerance_pct": tol.output_reo * 100,
+        }  # fmt: skip
+        elements = {}
+        if not r["unknown_in"]:
+            for el in ELEMENTS:
+                i, o = r[f"in_{el}"] or 0.0, r[f"out_{el}"] or 0.0
+                if o > i + max(i * tol.element_excess, tol.element_floor_kg):
+                    elements[el] = {"input_kg": round(i, 3), "output_kg": round(o, 3),
+                                    "excess_kg": round(o - i, 3)}  # fmt: skip
+        if elements:
+            detail["elements"] = elements
+        what = "REO" if r["reo_out"] > r["reo_in"] * (1 + tol.output_reo) else "element"
+        extra = f" ({', '.join(elements)})" if elements else ""
+        findings.append(
+            Finding(
+                rule="output_exceeds_input", severity="high", enterprise=r["enterprise"],
+                summary=(
+                    f"{r['type']} {r['process'] or ''} output exceeds input in {what}{extra}: "
+                    f"{r['reo_out']:.1f} kg REO out of {r['reo_in']:.1f} kg in"
+                ).replace("  ", " "),
+                lots=tuple(lots.get(r["position"], [])), events=(r["position"],),
+                period=r["period"], detail=detail,
+            )  # fmt: skip
+        )
+    return findings
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return round(part / whole * 100, 3) if whole else None

@@ -1,0 +1,160 @@
+"""Rules across records and against the registry, checked before anything is committed (both backends)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reetrace.errors import InputError, NotRegistered
+from reetrace.store import Store
+from reetrace.verify import verify
+from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
+
+ORE = out("ORE1", "concentrate", 1000, reo_pct=50, elements=BAYAN_OBO)
+
+
+def problems(store: Store, tmp_path: Path, ent: str, period: str, evs: list[dict]) -> list[tuple[int, str, str]]:  # type: ignore[type-arg]
+    head = store.head()
+    with pytest.raises(InputError) as err:
+        submit_events(store, tmp_path, ent, period, evs)
+    assert store.head() == head, "a refused submission wrote something"
+    return [(p.line, p.field, p.reason) for p in err.value.problems]
+
+
+def test_own_input_lot_must_exist(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("s1", "ship", "MINE", "BO", "2025-03-02", counterparty="SEP", inputs=[inp("NOPE", 5)]),
+    ])  # fmt: skip
+    assert got == [(1, "inputs[0].lot", "MINE:NOPE does not exist: no earlier event of MINE created it")]
+
+
+def test_own_lot_created_later_in_the_same_file_is_refused(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("s1", "ship", "MINE", "BO", "2025-03-02", counterparty="SEP", inputs=[inp("ORE1", 5)]),
+        ev("m1", "extract", "MINE", "BO", "2025-03-03", outputs=[ORE]),
+    ])  # fmt: skip
+    assert [(line, f) for line, f, _ in got] == [(1, "inputs[0].lot")]
+
+
+def test_own_lot_created_earlier_in_the_file_or_the_store_is_fine(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    r = submit_events(store, tmp_path, "MINE", "2025-04", [
+        ev("s1", "ship", "MINE", "BO", "2025-04-02", counterparty="SEP", inputs=[inp("ORE1", 500)]),
+    ], received_at="2025-05-02T10:00:00+08:00")  # fmt: skip
+    assert r.new_events == 1
+
+
+def test_output_lot_must_be_new(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE]),
+        ev("m2", "extract", "MINE", "BO", "2025-03-04", outputs=[ORE]),
+    ])  # fmt: skip
+    assert len(got) == 1
+    line, fld, reason = got[0]
+    assert (line, fld) == (2, "outputs[0].lot") and "already exists (created by event m1" in reason
+
+
+def test_retraction_withdraws_and_allows_a_corrected_event(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    fixed = out("ORE1", "concentrate", 900, reo_pct=50, elements=BAYAN_OBO)
+    submit_events(store, tmp_path, "MINE", "2025-04", [
+        ev("r1", "retract", "MINE", "BO", "2025-04-01", retracts="m1", reason="wrong mass"),
+        ev("m1b", "extract", "MINE", "BO", "2025-04-01T12:00:00+08:00", outputs=[fixed]),
+    ], received_at="2025-05-02T10:00:00+08:00")  # fmt: skip
+    with store.reading() as conn:
+        eff = conn.execute(sa.text("SELECT mass_kg FROM effective_lots WHERE lot = 'MINE:ORE1'")).scalars().all()
+        events = conn.execute(sa.text("SELECT event_id FROM effective_events ORDER BY position")).scalars().all()
+        history = conn.execute(sa.text("SELECT count(*) FROM lots WHERE lot = 'MINE:ORE1'")).scalar()
+    assert eff == [900.0] and events == ["m1b"] and history == 2
+    verify(store)
+
+
+@pytest.mark.parametrize(
+    ("retracts", "reason"),
+    [("nope", "no earlier event nope of MINE"), ("r0", "r0 is itself a retraction"), ("m1", "m1 is already retracted")],
+)
+def test_bad_retractions(store: Store, tmp_path: Path, retracts: str, reason: str) -> None:
+    load_registry(store)
+    submit_events(store, tmp_path, "MINE", "2025-03", [
+        ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE]),
+        ev("r0", "retract", "MINE", "BO", "2025-03-03", retracts="m1", reason="x"),
+    ])  # fmt: skip
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("r9", "retract", "MINE", "BO", "2025-03-04", retracts=retracts, reason="x"),
+    ])  # fmt: skip
+    assert got == [(1, "retracts", reason)]
+
+
+def test_an_event_closing_a_cycle_is_refused(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    # SEP receives MINE:ORE1 before MINE reports it (allowed: the sender may report later) ...
+    submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("r1", "receive", "SEP", "SEP-P", "2025-03-05", counterparty="MINE",
+           inputs=[inp("MINE:ORE1", 1000)], outputs=[out("FEED", "concentrate", 1000, reo_pct=50)]),
+        ev("s1", "ship", "SEP", "SEP-P", "2025-03-06", counterparty="MINE", inputs=[inp("FEED", 1000)]),
+    ])  # fmt: skip
+    # ... and MINE claims ORE1 was made from SEP's FEED: ORE1 -> SEP:FEED -> ORE1 would be a loop.
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("r2", "receive", "MINE", "BO", "2025-03-07", counterparty="SEP",
+           inputs=[inp("SEP:FEED", 1000)], outputs=[out("ORE1", "concentrate", 1000, reo_pct=50)]),
+    ])  # fmt: skip
+    assert len(got) == 1 and got[0][:2] == (1, "inputs") and "cycle" in got[0][2]
+
+
+def test_unregistered_reporter_is_refused(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    with pytest.raises(NotRegistered, match="GHOST"):
+        submit_events(store, tmp_path, "GHOST", "2025-03", [])
+
+
+def test_unknown_counterparty_is_recorded_for_the_audit(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    r = submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("r1", "receive", "SEP", "SEP-P", "2025-03-05", counterparty="SMUGGLER",
+           inputs=[inp("SMUGGLER:X1", 500)], outputs=[out("IN1", "mixed_compound", 500, reo_pct=90)]),
+    ])  # fmt: skip
+    assert r.new_events == 1
+
+
+def test_events_of_another_enterprise_or_site_or_period(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    got = problems(store, tmp_path, "MINE", "2025-03", [
+        ev("a", "extract", "MINE2", "SC", "2025-03-02", outputs=[ORE]),
+        ev("b", "extract", "MINE", "SEP-P", "2025-03-02", outputs=[out("O2", "ore", 5, reo_pct=3)]),
+        ev("c", "extract", "MINE", "BO", "2025-02-28T23:00:00+08:00", outputs=[out("O3", "ore", 5, reo_pct=3)]),
+    ])  # fmt: skip
+    assert [(line, f) for line, f, _ in got] == [(1, "enterprise"), (2, "site"), (3, "occurred_at")]
+
+
+def test_nil_report_and_lateness(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    on_time = submit_events(store, tmp_path, "MAG", "2025-03", [], received_at="2025-04-10T23:59:59+08:00")
+    late = submit_events(store, tmp_path, "MET", "2025-03", [], received_at="2025-04-11T00:00:00+08:00")
+    assert not on_time.late and late.late and on_time.position is not None
+    assert "nil report" in on_time.message() and "LATE" in late.message()
+    again = submit_events(store, tmp_path, "MAG", "2025-03", [])
+    assert again.noop
+    with store.reading() as conn:
+        rows = conn.execute(sa.text("SELECT enterprise, late FROM submissions ORDER BY position")).all()
+    assert [(e, bool(x)) for e, x in rows] == [("MAG", False), ("MET", True)]
+
+
+def test_duplicate_event_id_within_a_file(store: Store, tmp_path: Path) -> None:
+    load_registry(store)
+    from reetrace.submission import submit
+
+    evs = [ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)]) for i in range(6)]
+    evs.append(ev("m1", "extract", "MINE", "BO", "2025-03-03", outputs=[out("OX", "ore", 5, reo_pct=3)]))
+    path = write_jsonl(tmp_path / "dup.jsonl", evs)
+    for batch in (2, 100):  # across batches and within one
+        with pytest.raises(InputError) as err:
+            submit(store, str(path), enterprise="MINE", period="2025-03", batch=batch)
+        assert [(p.line, p.field, p.reason) for p in err.value.problems] == [(7, "event_id", "m1 repeats line 2")]
