@@ -19,8 +19,6 @@ One finding per effective event and reason (severity high), judged against the *
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -75,16 +73,20 @@ def unauthorised_actor(conn: Connection, scope: Scope) -> list[Finding]:
       AND e.counterparty NOT IN (SELECT code FROM enterprises)
     ORDER BY 2, 1
     """
-    rows: list[Any] = conn.execute(sa.text(sql), scope.params()).all()
+    rows = list(conn.execute(sa.text(sql), scope.params()))
     lots = event_lots(conn, scope, (int(r[1]) for r in rows))
     findings = []
     for kind, pos, ent, type_, site, cp, period in rows:
         findings.append(
             Finding(
-                rule="unauthorised_actor", severity="high", enterprise=ent,
+                rule="unauthorised_actor",
+                severity="high",
+                enterprise=ent,
                 summary=_SUMMARY[kind].format(ent=ent, site=site, cp=cp, type=type_),
-                lots=tuple(lots.get(int(pos), [])), events=(int(pos),), period=period,
+                lots=tuple(lots.get(int(pos), [])),
+                events=(int(pos),),
+                period=period,
                 detail={"kind": kind, "event_type": type_, "site": site, "counterparty": cp},
-            )  # fmt: skip
+            )
         )
     return findings

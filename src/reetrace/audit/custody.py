@@ -101,16 +101,24 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
             ent = receiver
         findings.append(
             Finding(
-                rule="unmatched_custody", severity="medium", enterprise=ent, summary=summary,
-                lots=(lot, *received_as), events=tuple(sorted({int(r[8]) for r in rows})),
+                rule="unmatched_custody",
+                severity="medium",
+                enterprise=ent,
+                summary=summary,
+                lots=(lot, *received_as),
+                events=tuple(sorted({int(r[8]) for r in rows})),
                 period=ship_period or recv_period,
                 detail={
-                    "kind": kind, "sender": sender, "receiver": receiver,
-                    "shipped_kg": round(ship_kg, 3), "received_kg": round(recv_kg, 3),
-                    "ship_period": ship_period, "receive_period": recv_period,
+                    "kind": kind,
+                    "sender": sender,
+                    "receiver": receiver,
+                    "shipped_kg": round(ship_kg, 3),
+                    "received_kg": round(recv_kg, 3),
+                    "ship_period": ship_period,
+                    "receive_period": recv_period,
                     "tolerance_pct": tol.custody_qty * 100,
                 },
-            )  # fmt: skip
+            )
         )
     findings += _document_mismatches(conn, scope)
     return findings
@@ -172,14 +180,20 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
         sender, receiver = rows[0][0], rows[0][1]
         findings.append(
             Finding(
-                rule="unmatched_custody", severity="medium", enterprise=receiver,
+                rule="unmatched_custody",
+                severity="medium",
+                enterprise=receiver,
                 summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
-                lots=(lot,), events=(ship, *sorted({int(r[4]) for r in rows})), period=rows[0][5],
+                lots=(lot,),
+                events=(ship, *sorted({int(r[4]) for r in rows})),
+                period=rows[0][5],
                 detail={
-                    "kind": "documents", "sender": sender, "receiver": receiver,
+                    "kind": "documents",
+                    "sender": sender,
+                    "receiver": receiver,
                     "ship_documents": rows[0][8],
                     "receive_documents": sorted({r[9] for r in rows if r[9]}),
                 },
-            )  # fmt: skip
+            )
         )
     return findings

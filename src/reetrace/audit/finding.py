@@ -45,9 +45,13 @@ class Finding:
 
     def sort_key(self) -> tuple[Any, ...]:
         return (
-            SEVERITY_ORDER[self.severity], self.rule, self.enterprise or "", self.period or "",
-            self.lots, self.events,
-        )  # fmt: skip
+            SEVERITY_ORDER[self.severity],
+            self.rule,
+            self.enterprise or "",
+            self.period or "",
+            self.lots,
+            self.events,
+        )
 
 
 @dataclass(frozen=True)

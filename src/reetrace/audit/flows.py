@@ -22,7 +22,9 @@ def event_balance_ctes(scope: Scope, where: str) -> str:
     ``ins`` and ``outs`` (per event), and ``bal`` (their join, one row per event)."""
     in_els = ", ".join(f"sum(i.mass_kg * l.{q(el)} / l.mass_kg) AS {q(el)}" for el in ELEMENTS)
     out_els = ", ".join(f"sum(coalesce(l.{q(el)}, 0)) AS {q(el)}" for el in ELEMENTS)
-    bal_els = ", ".join(f"ins.{q(el)} AS in_{el}, outs.{q(el)} AS out_{el}" for el in ELEMENTS)
+    bal_els = ", ".join(
+        f"ins.{q(el)} AS in_{el.lower()}, outs.{q(el)} AS out_{el.lower()}" for el in ELEMENTS
+    )
     return f"""
     ev AS (
         SELECT e.position, e.enterprise, e.type, e.process, e.counterparty, s.period

@@ -65,19 +65,24 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
         excess = drawn - mass
         findings.append(
             Finding(
-                rule="overdrawn_lot", severity="high", enterprise=ent,
+                rule="overdrawn_lot",
+                severity="high",
+                enterprise=ent,
                 summary=f"{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg "
                 f"(+{excess / mass * 100:.2f}%)",
-                lots=(lot,), events=(created, *sorted({int(r[6]) for r in rows})),
+                lots=(lot,),
+                events=(created, *sorted({int(r[6]) for r in rows})),
                 period=crossed,
                 detail={
-                    "mass_kg": mass, "drawn_kg": round(drawn, 3), "excess_kg": round(excess, 3),
+                    "mass_kg": mass,
+                    "drawn_kg": round(drawn, 3),
+                    "excess_kg": round(excess, 3),
                     "excess_pct": round(excess / mass * 100, 3),
                     "excess_reo_kg": round(excess * reo / mass, 3),
                     "draws": [{"position": int(r[6]), "mass_kg": r[7], "period": r[8]} for r in rows],
                     "tolerance_pct": tol * 100,
                 },
-            )  # fmt: skip
+            )
         )
     return findings
 
@@ -104,13 +109,22 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
         kg = sum(r[5] for r in rows)
         findings.append(
             Finding(
-                rule="unexplained_lot", severity="high", enterprise=ent,
+                rule="unexplained_lot",
+                severity="high",
+                enterprise=ent,
                 summary=f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
                 f"({', '.join(sorted({r[6] for r in rows}))})",
-                lots=(lot, *made), events=tuple(positions), period=min(r[4] for r in rows),
-                detail={"lot": lot, "holder": rows[0][1], "referenced_by": ent,
-                        "drawn_kg": round(kg, 3), "deadline_passed_for": scope.closed},
-            )  # fmt: skip
+                lots=(lot, *made),
+                events=tuple(positions),
+                period=min(r[4] for r in rows),
+                detail={
+                    "lot": lot,
+                    "holder": rows[0][1],
+                    "referenced_by": ent,
+                    "drawn_kg": round(kg, 3),
+                    "deadline_passed_for": scope.closed,
+                },
+            )
         )
     return findings
 
@@ -134,13 +148,21 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
             continue
         findings.append(
             Finding(
-                rule="impossible_time", severity="high", enterprise=ent,
+                rule="impossible_time",
+                severity="high",
+                enterprise=ent,
                 summary=f"{lot} used at {used_at.isoformat()}, {gap / 3600:.1f} h before it was "
                 f"created at {made_at.isoformat()}",
-                lots=(lot,), events=(int(pos), int(created)), period=period,
-                detail={"kind": "used_before_created", "used_at": used_at.isoformat(),
-                        "created_at": made_at.isoformat(), "seconds_early": gap},
-            )  # fmt: skip
+                lots=(lot,),
+                events=(int(pos), int(created)),
+                period=period,
+                detail={
+                    "kind": "used_before_created",
+                    "used_at": used_at.isoformat(),
+                    "created_at": made_at.isoformat(),
+                    "seconds_early": gap,
+                },
+            )
         )
     future = f"""
     SELECT e.position, e.enterprise, e.occurred_at, s.received_at, s.period
@@ -155,12 +177,19 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
         occ, rec = to_datetime(occurred), to_datetime(received)
         findings.append(
             Finding(
-                rule="impossible_time", severity="medium", enterprise=ent,
+                rule="impossible_time",
+                severity="medium",
+                enterprise=ent,
                 summary=f"event dated {occ.isoformat()} was reported earlier, at {rec.isoformat()}",
-                lots=tuple(lots.get(int(pos), [])), events=(int(pos),), period=period,
-                detail={"kind": "event_in_future", "occurred_at": occ.isoformat(),
-                        "received_at": rec.isoformat()},
-            )  # fmt: skip
+                lots=tuple(lots.get(int(pos), [])),
+                events=(int(pos),),
+                period=period,
+                detail={
+                    "kind": "event_in_future",
+                    "occurred_at": occ.isoformat(),
+                    "received_at": rec.isoformat(),
+                },
+            )
         )
     return findings
 
@@ -183,10 +212,14 @@ def stock_gain(conn: Connection, scope: Scope) -> list[Finding]:
         kg, reo = sum(r[4] for r in rows), sum(r[5] for r in rows)
         findings.append(
             Finding(
-                rule="stock_gain", severity="medium", enterprise=rows[0][1],
+                rule="stock_gain",
+                severity="medium",
+                enterprise=rows[0][1],
                 summary=f"stock-take adds {kg:.1f} kg ({reo:.1f} kg REO) from nowhere",
-                lots=tuple(r[3] for r in rows), events=(pos,), period=rows[0][2],
+                lots=tuple(r[3] for r in rows),
+                events=(pos,),
+                period=rows[0][2],
                 detail={"gain_kg": round(kg, 3), "gain_reo_kg": round(reo, 3)},
-            )  # fmt: skip
+            )
         )
     return findings

@@ -27,11 +27,15 @@ from reetrace.elements import ELEMENTS
 
 
 def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
-    where = "e.type IN ('process', 'receive')" + scope.period("s.period") + scope.ent(
-        "e.enterprise"
-    ) + scope.focus(positions=["e.position"])
+    where = (
+        "e.type IN ('process', 'receive')"
+        + scope.period("s.period")
+        + scope.ent("e.enterprise")
+        + scope.focus(positions=["e.position"])
+    )
     el_terms = " OR ".join(
-        f"out_{el} > in_{el} + {scope.greatest(f'in_{el} * :etol', ':efloor')}" for el in ELEMENTS
+        f"out_{el.lower()} > in_{el.lower()} + {scope.greatest(f'in_{el.lower()} * :etol', ':efloor')}"
+        for el in ELEMENTS
     )
     sql = f"""
     WITH {event_balance_ctes(scope, where)}
@@ -41,41 +45,48 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY position
     """
     tol = scope.tol
-    params = scope.params(
-        rtol=tol.output_reo, etol=tol.element_excess, efloor=tol.element_floor_kg
-    )
+    params = scope.params(rtol=tol.output_reo, etol=tol.element_excess, efloor=tol.element_floor_kg)
     rows = [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
     lots = event_lots(conn, scope, (r["position"] for r in rows))
     findings = []
     for r in rows:
         detail: dict[str, Any] = {
-            "event_type": r["type"], "process": r["process"],
-            "input_reo_kg": round(r["reo_in"], 3), "output_reo_kg": round(r["reo_out"], 3),
+            "event_type": r["type"],
+            "process": r["process"],
+            "input_reo_kg": round(r["reo_in"], 3),
+            "output_reo_kg": round(r["reo_out"], 3),
             "excess_reo_kg": round(r["reo_out"] - r["reo_in"], 3),
             "excess_reo_pct": _pct(r["reo_out"] - r["reo_in"], r["reo_in"]),
             "tolerance_pct": tol.output_reo * 100,
-        }  # fmt: skip
+        }
         elements = {}
         if not r["unknown_in"]:
             for el in ELEMENTS:
-                i, o = r[f"in_{el}"] or 0.0, r[f"out_{el}"] or 0.0
+                i, o = r[f"in_{el.lower()}"] or 0.0, r[f"out_{el.lower()}"] or 0.0
                 if o > i + max(i * tol.element_excess, tol.element_floor_kg):
-                    elements[el] = {"input_kg": round(i, 3), "output_kg": round(o, 3),
-                                    "excess_kg": round(o - i, 3)}  # fmt: skip
+                    elements[el] = {
+                        "input_kg": round(i, 3),
+                        "output_kg": round(o, 3),
+                        "excess_kg": round(o - i, 3),
+                    }
         if elements:
             detail["elements"] = elements
         what = "REO" if r["reo_out"] > r["reo_in"] * (1 + tol.output_reo) else "element"
         extra = f" ({', '.join(elements)})" if elements else ""
         findings.append(
             Finding(
-                rule="output_exceeds_input", severity="high", enterprise=r["enterprise"],
+                rule="output_exceeds_input",
+                severity="high",
+                enterprise=r["enterprise"],
                 summary=(
                     f"{r['type']} {r['process'] or ''} output exceeds input in {what}{extra}: "
                     f"{r['reo_out']:.1f} kg REO out of {r['reo_in']:.1f} kg in"
                 ).replace("  ", " "),
-                lots=tuple(lots.get(r["position"], [])), events=(r["position"],),
-                period=r["period"], detail=detail,
-            )  # fmt: skip
+                lots=tuple(lots.get(r["position"], [])),
+                events=(r["position"],),
+                period=r["period"],
+                detail=detail,
+            )
         )
     return findings
 

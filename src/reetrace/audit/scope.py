@@ -71,9 +71,11 @@ class Scope:
 
     def params(self, **extra: Any) -> dict[str, Any]:
         p: dict[str, Any] = {
-            "pfrom": self.period_from, "pto": self.period_to, "closed": self.closed,
+            "pfrom": self.period_from,
+            "pto": self.period_to,
+            "closed": self.closed,
             "ent": self.enterprise,
-        }  # fmt: skip
+        }
         if self.focus_lots is not None:
             p["flots"] = self._array(list(self.focus_lots))
         if self.focus_positions is not None:

@@ -1,0 +1,215 @@
+"""Rule 7, ``reporting``, and the submission status of a period (``reetrace submissions status``).
+
+An enterprise is *active* in a year when it has at least one submission (an event can only arrive in
+one) for a period of that year; the registry has no "active" flag, and a registered enterprise that
+never reported is not asked for reports. An active enterprise owes one submission (an empty file is a
+valid nil report) for every period of that year inside the audit's range. Without ``--from``/``--to`` the
+range is the first to the last period any submission in the store is for. Findings:
+
+- ``missing`` (high): no submission for an owed period whose deadline has passed at ``as_of``;
+- ``late`` (medium): the first submission for the period arrived after its deadline;
+- ``late_supplement`` (low): a later submission for an already reported period, received after the
+  deadline, that added events;
+- ``late_retraction`` (medium): a retract event received after the deadline of the period of the event
+  it withdraws (the period is the withdrawn event's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reetrace.audit.finding import Finding
+from reetrace.audit.scope import Scope, event_lots, shift, to_datetime
+from reetrace.submission import Period
+
+
+def store_periods(conn: Connection) -> tuple[str | None, str | None]:
+    row = conn.execute(sa.text("SELECT min(period), max(period) FROM submissions")).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _periods(first: str, last: str) -> list[str]:
+    out = [first]
+    while out[-1] < last:
+        out.append(shift(out[-1], 1))
+    return out
+
+
+def reporting(conn: Connection, scope: Scope) -> list[Finding]:
+    lo, hi = store_periods(conn)
+    if lo is None or hi is None:
+        return []
+    first = max(lo, scope.period_from) if scope.period_from else lo
+    last = min(hi, scope.period_to) if scope.period_to else hi
+    due = [p for p in _periods(first, last) if p <= scope.closed] if first <= last else []
+    findings = []
+    if due:
+        missing = f"""
+        WITH active AS (
+            SELECT DISTINCT enterprise, substr(period, 1, 4) AS yr FROM submissions
+        ), owed AS (
+            SELECT a.enterprise, p.value AS period
+            FROM active a JOIN (SELECT value FROM {_values(scope)}) p
+              ON substr(p.value, 1, 4) = a.yr
+        )
+        SELECT o.enterprise, o.period FROM owed o
+        WHERE NOT EXISTS (SELECT 1 FROM submissions s
+                          WHERE s.enterprise = o.enterprise AND s.period = o.period)
+          {scope.ent("o.enterprise")}
+        ORDER BY 1, 2
+        """
+        for ent, period in conn.execute(sa.text(missing), scope.params(due=scope.array(due))):
+            deadline = Period.parse(period).deadline()
+            findings.append(
+                Finding(
+                    rule="reporting",
+                    severity="high",
+                    enterprise=ent,
+                    summary=f"{ent} has not reported {period} (due {deadline.isoformat()})",
+                    period=period,
+                    detail={"kind": "missing", "deadline": deadline.isoformat()},
+                )
+            )
+    late = f"""
+    SELECT s.position, s.enterprise, s.period, s.received_at, s.deadline,
+           CASE WHEN EXISTS (SELECT 1 FROM submissions f WHERE f.enterprise = s.enterprise
+                             AND f.period = s.period AND f.position < s.position)
+                THEN 1 ELSE 0 END AS supplement
+    FROM submissions s
+    WHERE s.late {scope.period("s.period")} {scope.ent("s.enterprise")}
+    ORDER BY s.position
+    """
+    has_events = """SELECT 1 FROM events WHERE submission = :p LIMIT 1"""
+    for pos, ent, period, received, deadline, supplement in conn.execute(sa.text(late), scope.params()):
+        if supplement and conn.execute(sa.text(has_events), {"p": pos}).first() is None:
+            continue
+        rec, dl = to_datetime(received), to_datetime(deadline)
+        kind = "late_supplement" if supplement else "late"
+        findings.append(
+            Finding(
+                rule="reporting",
+                severity="low" if supplement else "medium",
+                enterprise=ent,
+                summary=f"{ent} {period}: {'supplement ' if supplement else ''}received "
+                f"{_days(rec, dl)} after the deadline",
+                period=period,
+                detail={
+                    "kind": kind,
+                    "submission": int(pos),
+                    "received_at": rec.isoformat(),
+                    "deadline": dl.isoformat(),
+                },
+            )
+        )
+    findings += _late_retractions(conn, scope)
+    return findings
+
+
+def _values(scope: Scope) -> str:
+    if scope.dialect == "postgresql":
+        return "unnest(CAST(:due AS text[])) AS value"
+    return "json_each(:due)"
+
+
+def _days(later: datetime, earlier: datetime) -> str:
+    days = (later - earlier).total_seconds() / 86400
+    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
+
+
+def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
+    sql = f"""
+    SELECT r.position, t.position, r.enterprise, t.event_id, ts.period, rs.received_at, ts.deadline
+    FROM retractions x JOIN events r ON r.position = x.position
+    JOIN events t ON t.position = x.target
+    JOIN submissions rs ON rs.position = r.submission JOIN submissions ts ON ts.position = t.submission
+    WHERE rs.received_at > ts.deadline
+      {scope.period("ts.period")} {scope.ent("r.enterprise")}
+      {scope.focus(positions=["r.position", "t.position"])}
+    ORDER BY r.position
+    """
+    rows = conn.execute(sa.text(sql), scope.params()).all()
+    lots = event_lots(conn, scope, (int(r[1]) for r in rows))
+    findings = []
+    for rpos, tpos, ent, target_id, period, received, deadline in rows:
+        rec, dl = to_datetime(received), to_datetime(deadline)
+        findings.append(
+            Finding(
+                rule="reporting",
+                severity="medium",
+                enterprise=ent,
+                summary=f"{ent} retracted {target_id} ({period}) {_days(rec, dl)} after the "
+                "period's deadline",
+                lots=tuple(lots.get(int(tpos), [])),
+                events=(int(rpos), int(tpos)),
+                period=period,
+                detail={
+                    "kind": "late_retraction",
+                    "retracted_event": target_id,
+                    "received_at": rec.isoformat(),
+                    "deadline": dl.isoformat(),
+                },
+            )
+        )
+    return findings
+
+
+@dataclass(frozen=True)
+class SubmissionStatus:
+    enterprise: str
+    name: str | None
+    period: str
+    #: ``on_time``, ``late``, ``missing`` (deadline passed, nothing received) or ``not_due``.
+    status: str
+    active: bool
+    deadline: str
+    received_at: str | None
+    submissions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def submission_status(conn: Connection, period: str, as_of: datetime) -> list[SubmissionStatus]:
+    """Who reported ``period`` on time, late or not at all: every registered enterprise and every
+    submitter. ``active`` says whether the enterprise owes the report (see the module docstring)."""
+    p = Period.parse(period)
+    deadline = p.deadline()
+    sql = """
+    WITH who AS (SELECT code FROM current_enterprises UNION SELECT enterprise FROM submissions)
+    SELECT w.code, ce.name,
+           (SELECT min(s.received_at) FROM submissions s
+             WHERE s.enterprise = w.code AND s.period = :period) AS first,
+           (SELECT count(*) FROM submissions s
+             WHERE s.enterprise = w.code AND s.period = :period) AS n,
+           EXISTS (SELECT 1 FROM submissions s WHERE s.enterprise = w.code
+                   AND substr(s.period, 1, 4) = :year) AS active
+    FROM who w LEFT JOIN current_enterprises ce ON ce.code = w.code
+    ORDER BY w.code
+    """
+    out = []
+    for code, name, first, n, active in conn.execute(
+        sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}
+    ):
+        received = to_datetime(first) if first is not None else None
+        if received is not None:
+            status = "late" if received > deadline else "on_time"
+        else:
+            status = "missing" if as_of > deadline else "not_due"
+        out.append(
+            SubmissionStatus(
+                code,
+                name,
+                str(p),
+                status,
+                bool(active),
+                deadline.isoformat(),
+                received.isoformat() if received else None,
+                int(n),
+            )
+        )
+    return out
