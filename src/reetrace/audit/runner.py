@@ -122,21 +122,26 @@ def findings_for(
     return findings
 
 
-def _expand(conn: Connection, scope: Scope, lots: set[str], positions: set[int]) -> tuple[set[str], set[int]]:
-    """Lots plus the lots of the given events; positions plus the events creating or drawing lots."""
-    flots, fpos = set(lots), set(positions)
-    if positions:
-        sql = f"""
-        SELECT lot FROM inputs WHERE position IN {scope.values_of("ps", "bigint")}
-        UNION SELECT lot FROM lots WHERE position IN {scope.values_of("ps", "bigint")}
-        """
-        flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.array(sorted(positions))})}
+def _expand(
+    conn: Connection, scope: Scope, lots: set[str], positions: set[int]
+) -> tuple[set[str], set[int]]:
+    """The focus of a restricted run: the events that create or draw ``lots`` plus ``positions``,
+    and every lot those events touch (so a receive's output brings in the sender's lot, whose custody
+    and creation are judged with it)."""
+    fpos = set(positions)
     if lots:
         sql = f"""
         SELECT position FROM inputs WHERE lot IN {scope.values_of("ls")}
         UNION SELECT position FROM lots WHERE lot IN {scope.values_of("ls")}
         """
         fpos |= {int(r[0]) for r in conn.execute(sa.text(sql), {"ls": scope.array(sorted(lots))})}
+    flots = set(lots)
+    if fpos:
+        sql = f"""
+        SELECT lot FROM inputs WHERE position IN {scope.values_of("ps", "bigint")}
+        UNION SELECT lot FROM lots WHERE position IN {scope.values_of("ps", "bigint")}
+        """
+        flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.array(sorted(fpos))})}
     return flots, fpos
 
 

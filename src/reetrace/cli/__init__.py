@@ -7,6 +7,7 @@ registered on :data:`main` below.
 
 from __future__ import annotations
 
+from reetrace.cli.audit import audit_cmd, quota_group, submissions_group
 from reetrace.cli.common import main
 from reetrace.cli.store import (
     checkpoint_cmd,
@@ -25,5 +26,8 @@ main.add_command(verify_cmd)
 main.add_command(checkpoint_cmd)
 main.add_command(lot_cmd)
 main.add_command(events_cmd)
+main.add_command(audit_cmd)
+main.add_command(quota_group)
+main.add_command(submissions_group)
 
 __all__ = ["main"]
