@@ -142,3 +142,10 @@ def test_round_trip_jsonl_and_csv(evs: list[dict[str, Any]]) -> None:
 
 def test_bayan_obo_fixture_is_a_valid_profile() -> None:
     assert abs(sum(BAYAN_OBO.values()) - 100) < 0.5
+
+
+def test_pattern_errors_are_worded_for_people() -> None:
+    bad = {**SEP, "inputs": [inp("A B:FEED", 10)]}
+    [rec] = parse(orjson.dumps(bad) + b"\n")
+    [p] = rec.problems
+    assert (p.field, p.reason) == ("inputs[0].lot", "a lot is LOT (your own) or ENT:LOT, both parts non-empty, no space in ENT (got 'A B:FEED')")

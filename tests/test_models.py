@@ -58,10 +58,11 @@ def test_element_kg_always_add_up_to_the_reo(mass: float, pct: float, metal: boo
         ({"reo_pct": None}, "", "exactly one of reo_pct and re_metal_pct"),
         ({"re_metal_pct": 30}, "", "exactly one"),
         ({"elements": {"Nd": 60, "Pr": 30}}, "elements", "sum to 90"),
-        ({"elements": {"Nd": 100.4}}, "elements", "between 0 and 100"),
+        ({"elements": {"Nd": 100.4}}, "elements.Nd", "less than or equal to 100"),
+        ({"elements": {"Nd": 50, "Xx": 50}}, "elements.Xx", "Input should be 'La', 'Ce'"),
         ({"elements": None, "form": "oxide"}, "", "elements are required for form 'oxide'"),
         ({"form": "powder"}, "form", "Input should be"),
-        ({"lot": "A:"}, "lot", "ENT:LOT"),
+        ({"lot": "A:"}, "lot", "should match pattern"),  # the CLI words it: see test_ingest
     ],
 )
 def test_output_line_rules(change: dict[str, Any], where: str, msg: str) -> None:

@@ -114,7 +114,7 @@ def test_every_error_is_reported_not_just_the_first(store: Store, tmp_path: Path
     assert got == [
         (1, "outputs[0].reo_pct"),
         (2, "site"),
-        (3, "outputs[0].elements"),
+        (3, "outputs[0].elements.Xx"),
         (4, "occurred_at"),
         (5, "event"),
     ]

@@ -13,6 +13,8 @@ from reetrace.elements import ELEMENTS
 from reetrace.models import Enterprise, Event, Group, Quota, Site
 
 Row = tuple[Any, ...]
+_ZEROS = (0.0,) * len(ELEMENTS)
+_NONES = (None,) * len(ELEMENTS)
 
 
 def event_rows(
@@ -26,7 +28,7 @@ def event_rows(
     lots: list[Row] = []
     for idx, out in enumerate(ev.outputs):
         reo, per_el = out.reo()
-        els = tuple(per_el.get(el, 0.0) if per_el is not None else None for el in ELEMENTS)
+        els = tuple(map(per_el.get, ELEMENTS, _ZEROS)) if per_el is not None else _NONES
         lots.append(
             (position, idx, out.lot, ev.enterprise, out.product, out.form, out.mass_kg,
              out.reo_pct, out.re_metal_pct, reo, *els)

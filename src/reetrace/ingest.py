@@ -156,6 +156,8 @@ def _maybe_gunzip(fh: IO[bytes]) -> Iterator[IO[bytes]]:
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself is wrong": the key is named already
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -163,13 +165,27 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+#: Friendlier words for errors whose pydantic message shows a regular expression.
+_PATTERN_MESSAGES = {
+    "lot": "a lot is LOT (your own) or ENT:LOT, both parts non-empty, no space in ENT",
+    "enterprise": "an enterprise code has no colon or white space",
+    "counterparty": "an enterprise code has no colon or white space",
+    "hs_code": "an HS code is digits like 2530.90.20",
+}
+
+
+def message(e: Any) -> str:
+    """The reason of one pydantic error, in words a reporter can act on."""
+    if e["type"] == "string_pattern_mismatch" and e["loc"] and e["loc"][-1] in _PATTERN_MESSAGES:
+        return f"{_PATTERN_MESSAGES[e['loc'][-1]]} (got {e['input']!r})"
+    return str(e["msg"]).removeprefix("Value error, ")
+
+
 def _problems(err: ValidationError, line: int, file: str) -> list[Problem]:
-    problems = []
-    for e in err.errors(include_url=False):
-        msg = e["msg"].removeprefix("Value error, ")
-        loc = tuple(p for p in e["loc"] if p not in ("function-after[_check_lot_ref(), str]",))
-        problems.append(Problem(line, _loc(loc) or "event", msg, file))
-    return problems
+    return [
+        Problem(line, _loc(tuple(e["loc"])) or "event", message(e), file)
+        for e in err.errors(include_url=False)
+    ]
 
 
 def _outputs_of(data: Any) -> tuple[str, ...]:
@@ -385,7 +401,7 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
                 fld = _loc(tuple(loc[2:])) or str(loc[0])
             elif loc and loc[0] in ("origin", "destination") and len(loc) > 1:
                 fld = f"{loc[0]}_{loc[1]}"
-            problems.append(Problem(line, fld, e["msg"].removeprefix("Value error, "), file))
+            problems.append(Problem(line, fld, message(e), file))
         return Parsed(first_line, None, problems, outputs_seen)
     if problems:
         return Parsed(first_line, None, problems, outputs_seen)

@@ -8,12 +8,10 @@ a lot of the reporting enterprise.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -24,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from reetrace.elements import ELEMENTS, SHARE_SUM_TOLERANCE, reo_equivalent
+from reetrace.elements import SHARE_SUM_TOLERANCE, reo_equivalent
 
 #: One lot line above this gross mass is absurd (a million tonnes: a year of Bayan Obo ore is ~10 Mt).
 MAX_LOT_KG = 1e9
@@ -76,14 +74,18 @@ class _Strict(BaseModel):
 # Lot lines
 
 
-def _check_lot_ref(value: str) -> str:
-    ent, sep, code = value.partition(":")
-    if sep and (not ent or not code or any(c.isspace() for c in ent)):
-        raise ValueError("a lot reference is ENT:LOT: both parts non-empty, no space in ENT")
-    return value
-
-
-LotRef = Annotated[Code, Field(max_length=130), AfterValidator(_check_lot_ref)]
+#: ``LOT`` (the reporter's own) or ``ENT:LOT``: both parts non-empty, no space or colon in ENT. Checked
+#: by pydantic-core's regex engine rather than a Python validator: this runs for every lot line.
+LotRef = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=130, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"
+    ),
+]
+Element = Literal[
+    "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc"
+]  # fmt: skip
+Share = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class InputLine(_Strict):
@@ -102,24 +104,20 @@ class OutputLine(_Strict):
     mass_kg: Mass
     reo_pct: Percent | None = None
     re_metal_pct: Percent | None = None
-    elements: dict[str, float] | None = None
+    elements: dict[Element, Share] | None = None
 
     @field_validator("elements")
     @classmethod
     def _shares(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         if v is None:
             return None
-        unknown = sorted(set(v) - set(ELEMENTS))
-        if unknown:
-            raise ValueError(f"unknown element key(s) {', '.join(unknown)}; valid: {' '.join(ELEMENTS)}")
-        for el, share in v.items():
-            if not math.isfinite(share) or share < 0 or share > 100:
-                raise ValueError(f"share of {el} must be between 0 and 100, got {share}")
         total = sum(v.values())
         if abs(total - 100.0) > SHARE_SUM_TOLERANCE:
             raise ValueError(f"element shares sum to {total:g}, not 100 ± {SHARE_SUM_TOLERANCE:g}")
-        # Keep the canonical form small and stable: zero shares carry no information.
-        return {el: v[el] for el in ELEMENTS if el in v and v[el] > 0}
+        # Zero shares carry no information: drop them so the canonical form has one spelling.
+        if 0 in v.values():
+            return {el: x for el, x in v.items() if x > 0}
+        return v
 
     @model_validator(mode="after")
     def _content(self) -> OutputLine:
@@ -229,33 +227,15 @@ class Event(_Strict):
             raise ValueError(f"{v.isoformat()} is before {EARLIEST.date()}")
         return v
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise_lots(cls, data: Any) -> Any:
-        # Bare lot codes are the reporter's own lots; write them as ENT:LOT once, here, so the canonical
-        # encoding and every later comparison sees a single spelling.
-        if not isinstance(data, dict):
-            return data
-        ent = data.get("enterprise")
-        if not isinstance(ent, str) or not ent.strip() or ":" in ent:
-            return data
-        ent = ent.strip()
-        out = dict(data)
-        for side in ("inputs", "outputs"):
-            lines = out.get(side)
-            if isinstance(lines, list):
-                fixed = []
-                for line in lines:
-                    if isinstance(line, dict) and isinstance(line.get("lot"), str):
-                        lot = line["lot"].strip()
-                        if lot and ":" not in lot:
-                            line = {**line, "lot": f"{ent}:{lot}"}
-                    fixed.append(line)
-                out[side] = fixed
-        return out
-
     @model_validator(mode="after")
     def _per_type(self) -> Event:
+        own = self.enterprise
+        # Bare lot codes are the reporter's own lots: spell them ENT:LOT once, here, so that the
+        # canonical encoding and every later comparison see one spelling. The lines are fresh objects
+        # of this validation, so setting the field in place (past ``frozen``) is safe and cheap.
+        for line in (*self.inputs, *self.outputs):
+            if ":" not in line.lot:
+                object.__setattr__(line, "lot", f"{own}:{line.lot}")
         t = self.type
         ins, outs = _SIDES[t]
         for side, rule in (("inputs", ins), ("outputs", outs)):
@@ -272,7 +252,6 @@ class Event(_Strict):
         for name in _EXTRA_FIELDS:
             if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[t]:
                 raise ValueError(f"{name} does not belong on a {t} event")
-        own = self.enterprise
         for i, line in enumerate(self.outputs):
             if line.lot.partition(":")[0] != own:
                 raise ValueError(f"outputs[{i}].lot {line.lot} is not a lot of {own}: outputs are own lots")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.derive import registry_row
 from reetrace.errors import InputError, Problem
-from reetrace.ingest import _loc
+from reetrace.ingest import _loc, message
 from reetrace.models import Enterprise, Group, Quota, Registry, Site
 from reetrace.store import Store
 from reetrace.store.chain import canonical
@@ -66,7 +66,7 @@ def parse_registry(path: str) -> Registry:
         return Registry.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(0, _loc(tuple(e["loc"])) or "registry", e["msg"].removeprefix("Value error, "), path)
+            Problem(0, _loc(tuple(e["loc"])) or "registry", message(e), path)
             for e in exc.errors(include_url=False)
         ]
         raise InputError(problems, file=path) from None

@@ -9,6 +9,7 @@ position that a slower transaction fills in later), reads the head of the chain,
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+import threading
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,7 +24,12 @@ Row = tuple[Any, ...]
 
 
 class Appender:
-    """Assigns positions, links the chain and buffers rows; flushes them in batches."""
+    """Assigns positions, links the chain and buffers rows; flushes them in batches.
+
+    On backends that allow it, ``flush(wait=False)`` writes in a background thread so that the caller
+    can parse and validate the next batch while the database ingests this one (the driver releases the
+    GIL while it waits on the server). Anything that touches the connection calls :meth:`join` first.
+    """
 
     def __init__(self, store: Store, conn: Connection, position: int, head: bytes) -> None:
         self.store = store
@@ -32,13 +38,12 @@ class Appender:
         self.head = head  # link of the last assigned position
         self.start = position
         self._buffers: dict[sa.Table, list[Row]] = {}
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     @property
     def appended(self) -> int:
         return self.position - self.start
-
-    def next_position(self) -> int:
-        return self.position + 1
 
     def append(self, kind: str, record: bytes, **extra: int | str) -> int:
         """Append one record to the log (buffered) and return its position."""
@@ -55,17 +60,45 @@ class Appender:
         if rows:
             self._buffers.setdefault(table, []).extend(rows)
 
-    def flush(self) -> None:
-        for table, rows in self._buffers.items():
-            if rows:
-                self.store.write_rows(self.conn, table, rows)
-                rows.clear()
+    def flush(self, *, wait: bool = True) -> None:
+        """Write the buffered rows; with ``wait=False`` possibly in the background."""
+        self.join()
+        batches = [(t, rows) for t, rows in self._buffers.items() if rows]
+        self._buffers = {}
+        if not batches:
+            return
+        if wait or not self.store.background_writes:
+            self._write(batches)
+            return
+        self._thread = threading.Thread(target=self._write_catching, args=(batches,), daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        """Wait for a background flush; re-raise its error here, in the caller's thread."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def _write(self, batches: list[tuple[sa.Table, list[Row]]]) -> None:
+        for table, rows in batches:
+            self.store.write_rows(self.conn, table, rows)
+
+    def _write_catching(self, batches: list[tuple[sa.Table, list[Row]]]) -> None:
+        try:
+            self._write(batches)
+        except BaseException as exc:  # handed to join(), raised in the caller's thread
+            self._error = exc
 
 
 class Store:
     """An append-only reetrace store on one database."""
 
     dialect = ""
+    #: Whether Appender.flush(wait=False) may write from a background thread.
+    background_writes = False
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -131,6 +164,7 @@ class Store:
         """One all-or-nothing append: commit on normal exit, roll back on any exception."""
         self.migrate()
         conn = self.begin_write()
+        app: Appender | None = None
         try:
             self.lock_for_append(conn)
             position, head = self.read_head(conn)
@@ -139,9 +173,11 @@ class Store:
             app.flush()
             conn.commit()
         except sa.exc.DBAPIError as exc:
+            _quiet_join(app)
             conn.rollback()
             raise self.translate(exc) from exc
         except BaseException:
+            _quiet_join(app)
             conn.rollback()
             raise
         finally:
@@ -149,3 +185,12 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _quiet_join(app: Appender | None) -> None:
+    """Before rolling back, let a background write finish; its own error is moot by then."""
+    if app is not None:
+        try:
+            app.join()
+        except BaseException:  # noqa: S110 - the error that caused the rollback is the one to report
+            pass

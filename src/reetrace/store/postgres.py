@@ -55,6 +55,7 @@ def normalise_url(url: str) -> str:
 
 class PostgresStore(Store):
     dialect = "postgresql"
+    background_writes = True
 
     def __init__(self, url: str) -> None:
         engine = sa.create_engine(normalise_url(url), pool_pre_ping=True)

@@ -1,0 +1,214 @@
+"""Ingest benchmark: `reetrace submit` of a large JSON Lines file into PostgreSQL (or SQLite), next to a
+bare psycopg binary COPY of the very rows the store wrote, measured in the same run.
+
+    .venv/bin/python scripts/bench_ingest.py --events 200000            # PostgreSQL, ~1M lot lines
+    .venv/bin/python scripts/bench_ingest.py --mb 2048 --no-reference    # peak memory on a 2 GB file
+    .venv/bin/python scripts/bench_ingest.py --backend sqlite --events 50000
+
+The file is one separation enterprise's month: extract-like intake lots and separation events drawing
+from them, so every cross-record rule (own lots exist, outputs are new, cycles) has real work to do.
+Each measurement runs in a fresh child process on a fresh database, so peak RSS (ru_maxrss) is the
+submission's own. Reported: lot lines per second, the ratio to the bare COPY, peak RSS, file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TABLES = ("log", "submissions", "events", "lots", "inputs", "edges")
+PROFILE = {"La": 23.0, "Ce": 50.0, "Pr": 6.2, "Nd": 18.5, "Sm": 0.8, "Eu": 0.2, "Gd": 0.7, "Tb": 0.1,
+           "Dy": 0.1, "Y": 0.4}  # fmt: skip
+REGISTRY = {
+    "groups": [{"code": "CNRE", "name": "China Northern Rare Earth Group"}],
+    "enterprises": [{"code": "BENCH", "name": "Bench Separation", "group": "CNRE",
+                     "roles": ["separation", "import"], "approved": True}],
+    "sites": [{"code": "BENCH-P", "enterprise": "BENCH", "kind": "plant", "capacity_t": 20000}],
+}  # fmt: skip
+
+
+def write_file(path: Path, *, events: int | None, mb: int | None, seed: int = 1) -> tuple[int, int]:
+    """A month of one enterprise: imports (1 output) and separations (2 inputs -> 4 oxides)."""
+    rng = random.Random(seed)
+    limit = (mb or 0) * 1024 * 1024
+    n = lines = 0
+    stock: list[tuple[str, float]] = []
+    with path.open("wb") as fh:
+        while (events is not None and n < events) or (mb is not None and fh.tell() < limit):
+            day = 1 + (n * 28) // max(events or (limit // 450), 1) % 28
+            at = f"2025-03-{min(day, 28):02d}T{(n // 3600) % 24:02d}:{(n // 60) % 60:02d}:{n % 60:02d}+08:00"
+            if len(stock) < 2 or rng.random() < 0.34:
+                lot = f"F{n}"
+                mass = round(rng.uniform(5_000, 40_000), 1)
+                ev: dict[str, Any] = {
+                    "event_id": f"e{n}", "type": "import", "enterprise": "BENCH", "site": "BENCH-P",
+                    "occurred_at": at, "origin": {"customs_entry": f"CE{n}", "country": "US", "hs_code": "2530.90.20"},
+                    "outputs": [{"lot": lot, "product": "bastnaesite concentrate", "form": "concentrate",
+                                 "mass_kg": mass, "reo_pct": 60.0, "elements": PROFILE}],
+                }  # fmt: skip
+                stock.append((lot, mass))
+                lines += 1
+            else:
+                (a, ma), (b, mb_) = stock.pop(rng.randrange(len(stock))), stock.pop(rng.randrange(len(stock)))
+                feed = (ma + mb_) * 0.6 * 0.94
+                outs = [
+                    {"lot": f"S{n}-{k}", "product": p, "form": "oxide", "mass_kg": round(feed * f / 0.99, 1),
+                     "reo_pct": 99.0, "elements": els}
+                    for k, (p, f, els) in enumerate([
+                        ("La oxide", 0.23, {"La": 100.0}), ("Ce oxide", 0.50, {"Ce": 100.0}),
+                        ("PrNd oxide", 0.247, {"Pr": 25.1, "Nd": 74.9}), ("SEG oxide", 0.023, {"Sm": 35.0, "Eu": 9.0, "Gd": 30.0, "Tb": 4.0, "Dy": 4.0, "Y": 18.0}),
+                    ])
+                ]  # fmt: skip
+                ev = {
+                    "event_id": f"e{n}", "type": "process", "process": "separation", "enterprise": "BENCH",
+                    "site": "BENCH-P", "occurred_at": at,
+                    "inputs": [{"lot": a, "mass_kg": ma}, {"lot": b, "mass_kg": mb_}], "outputs": outs,
+                }  # fmt: skip
+                lines += 6
+            fh.write(orjson.dumps(ev) + b"\n")
+            n += 1
+    return n, lines
+
+
+def fresh_pg() -> str:
+    name = f"reetrace_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg(url: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
+    """Runs in a child process: load the registry, submit the file, report time and peak RSS."""
+    from datetime import datetime
+
+    from reetrace.models import Registry
+    from reetrace.registry import load
+    from reetrace.store import open_store
+    from reetrace.submission import submit
+
+    store = open_store(url)
+    load(store, Registry.model_validate_json(Path(registry).read_bytes()))
+    t0 = time.perf_counter()
+    r = submit(store, path, enterprise="BENCH", period="2025-03",
+               received_at=datetime.fromisoformat("2025-04-02T10:00:00+08:00"))  # fmt: skip
+    dt = time.perf_counter() - t0
+    store.dispose()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": dt, "events": r.new_events, "lot_lines": r.lot_lines, "peak_rss_mb": rss}
+
+
+def child_copy(source_url: str, target_url: str) -> dict[str, Any]:
+    """Runs in a child process: bare binary COPY of the rows the store wrote into an identical schema."""
+    from reetrace.store import open_store
+    from reetrace.store.postgres import _pg_type
+    from reetrace.store.schema import metadata
+
+    open_store(target_url).dispose()  # same schema, indexes and triggers as the store's
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    with psycopg.connect(source_url) as src:
+        for t in TABLES:
+            rows[t] = src.execute(f'SELECT * FROM "{t}" WHERE position > 0 ORDER BY 1').fetchall()
+    with psycopg.connect(target_url) as dst:
+        t0 = time.perf_counter()
+        with dst.transaction():
+            for t in TABLES:
+                cols = list(metadata.tables[t].columns)
+                names = ", ".join(f'"{c.name}"' for c in cols)
+                with dst.cursor() as cur, cur.copy(f'COPY "{t}" ({names}) FROM STDIN (FORMAT BINARY)') as cp:
+                    cp.set_types([_pg_type(c) for c in cols])
+                    for row in rows[t]:
+                        cp.write_row(row)
+        dt = time.perf_counter() - t0
+    return {"seconds": dt, "rows": {t: len(r) for t, r in rows.items()}}
+
+
+def in_child(fn: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", fn, *args], check=True, capture_output=True, text=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=None, help="events in the file (default 200000)")
+    ap.add_argument("--mb", type=int, default=None, help="instead of --events: file size in MB")
+    ap.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median reported)")
+    ap.add_argument("--no-reference", action="store_true", help="skip the bare COPY (memory runs)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        fn, *args = a.child
+        print(json.dumps({"submit": child_submit, "copy": child_copy}[fn](*args)))  # type: ignore[operator]
+        return
+    if a.events is None and a.mb is None:
+        a.events = 200_000
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "flows.jsonl"
+        reg = Path(tmp) / "registry.json"
+        reg.write_bytes(orjson.dumps(REGISTRY))
+        n, lines = write_file(path, events=a.events, mb=a.mb)
+        size_mb = path.stat().st_size / 1e6
+        print(f"file: {n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB", file=sys.stderr)
+        runs: list[dict[str, Any]] = []
+        refs: list[dict[str, Any]] = []
+        for i in range(a.repeat):
+            url = fresh_pg() if a.backend == "postgres" else f"sqlite:///{tmp}/bench{i}.db"
+            try:
+                runs.append(in_child("submit", url, str(path), str(reg)))
+                print(f"  store run {i + 1}: {runs[-1]['seconds']:.1f} s", file=sys.stderr)
+                if a.backend == "postgres" and not a.no_reference:
+                    target = fresh_pg()
+                    try:
+                        refs.append(in_child("copy", url, target))
+                        print(f"  bare COPY run {i + 1}: {refs[-1]['seconds']:.1f} s", file=sys.stderr)
+                    finally:
+                        drop_pg(target)
+            finally:
+                if a.backend == "postgres":
+                    drop_pg(url)
+    med = sorted(r["seconds"] for r in runs)[len(runs) // 2]
+    result: dict[str, Any] = {
+        "backend": a.backend, "events": n, "lot_lines": lines, "file_mb": round(size_mb, 1),
+        "store_seconds": round(med, 2), "store_lot_lines_per_s": round(lines / med),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+    }  # fmt: skip
+    if refs:
+        ref = sorted(r["seconds"] for r in refs)[len(refs) // 2]
+        result |= {"copy_seconds": round(ref, 2), "copy_lot_lines_per_s": round(lines / ref),
+                   "ratio_store_to_copy": round(ref / med, 2), "copied_rows": refs[0]["rows"]}  # fmt: skip
+    if a.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{'backend':<22}{a.backend}")
+    print(f"{'file':<22}{n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB")
+    print(f"{'reetrace submit':<22}{result['store_lot_lines_per_s']:>10,} lot lines/s  ({med:.1f} s, median of {len(runs)})")
+    if refs:
+        print(f"{'bare binary COPY':<22}{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)")
+        print(f"{'ratio':<22}{result['ratio_store_to_copy']:>10.2f}x of bare COPY")
+    print(f"{'peak RSS (submit)':<22}{result['peak_rss_mb']:>10,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
