@@ -34,7 +34,9 @@ class SqliteStore(Store):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool if ":memory:" not in url else None)
+        # A pooled connection stays open between submissions: closing the last connection to a WAL
+        # database checkpoints it, which would cost a full WAL write-back after every submission.
+        engine = sa.create_engine(url)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
