@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from reetrace.cli.audit import audit_cmd, quota_group, submissions_group
 from reetrace.cli.common import main
+from reetrace.cli.dataset import generate_cmd, load_cmd
 from reetrace.cli.store import (
     checkpoint_cmd,
     events_cmd,
@@ -29,5 +30,8 @@ main.add_command(events_cmd)
 main.add_command(audit_cmd)
 main.add_command(quota_group)
 main.add_command(submissions_group)
+
+main.add_command(generate_cmd)
+main.add_command(load_cmd)
 
 __all__ = ["main"]
