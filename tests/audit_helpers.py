@@ -136,3 +136,20 @@ __all__ = [
     "setup",
     "submit_events",
 ]  # fmt: skip
+
+
+def load_dataset(store: Store, outdir: Path) -> list[dict[str, Any]]:
+    """Load a generated dataset (registry, then submissions in manifest order); its ground truth."""
+    import orjson
+
+    from reetrace.registry import load, parse_registry
+    from reetrace.submission import submit
+
+    load(store, parse_registry(str(outdir / "registry.json")))
+    for row in orjson.loads((outdir / "manifest.json").read_bytes()):
+        submit(
+            store, str(outdir / row["file"]), enterprise=row["enterprise"], period=row["period"],
+            received_at=datetime.fromisoformat(row["received_at"]),
+        )  # fmt: skip
+    truth = orjson.loads((outdir / "ground_truth.json").read_bytes())
+    return list(truth["injected"])

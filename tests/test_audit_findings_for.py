@@ -43,7 +43,7 @@ def test_findings_for_lots_and_positions(store: Store, tmp_path: Path) -> None:
         # A trace from SEP's concentrate reaches the lot nobody created, and the receive event.
         by_output = findings_for(conn, {"SEP:C9"}, set(), as_of=AS_OF)
         assert [(f.rule, f.enterprise) for f in by_output] == [
-            ("unexplained_lot", "SEP"), ("unmatched_custody", "MINE")
+            ("unexplained_lot", "SEP"), ("unmatched_custody", "SEP")
         ]  # fmt: skip
         gain = findings_for(conn, set(), {position(store, "m4")}, as_of=AS_OF)
         assert [(f.rule, f.event_ids) for f in gain] == [("stock_gain", ("m4",))]

@@ -115,7 +115,7 @@ def test_output_exceeds_input_in_reo(store: Store, tmp_path: Path) -> None:
     setup(store)
     separation(store, tmp_path, [oxide("OX1", 510)])  # 500 kg REO in, 510 out: +2%
     found = audit(store, "output_exceeds_input")
-    assert kinds(found) == [("output_exceeds_input", "SEP", None)]
+    assert kinds(found) == [("output_exceeds_input", "SEP", "reo")]
     assert found[0].detail["input_reo_kg"] == 500 and found[0].detail["output_reo_kg"] == 510
     assert set(found[0].lots) == {"SEP:F1", "SEP:OX1"}
 
@@ -126,7 +126,7 @@ def test_output_exceeds_input_in_one_element(store: Store, tmp_path: Path) -> No
     rich = {**BAYAN_OBO, "Ce": 48.0, "Dy": 2.1}
     separation(store, tmp_path, [oxide("OX1", 460, rich)])
     found = audit(store, "output_exceeds_input")
-    assert kinds(found) == [("output_exceeds_input", "SEP", None)]
+    assert kinds(found) == [("output_exceeds_input", "SEP", "element")]
     assert set(found[0].detail["elements"]) == {"Dy"}
 
 
@@ -136,6 +136,25 @@ def test_output_exceeds_input_near_misses(store: Store, tmp_path: Path) -> None:
     near = {**BAYAN_OBO, "Ce": 49.83, "Dy": 0.27}
     separation(store, tmp_path, [oxide("OX1", 502.5, near)])
     assert audit(store, "output_exceeds_input") == []
+
+
+def test_element_backed_only_by_undeclared_feed(store: Store, tmp_path: Path) -> None:
+    setup(store)
+    ionic = {"Dy": 6.7, "Tb": 1.3, "Y": 65.0, "Gd": 6.9, "Nd": 3.0, "La": 1.8, "Sm": 2.8,
+             "Pr": 0.7, "Ce": 0.4, "Ho": 11.4}  # fmt: skip
+    submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("s0", "import", "SEP", "SEP-P", "2025-03-01",
+           origin={"customs_entry": "CE1", "country": "US", "hs_code": "2530.90.20"},
+           outputs=[out("F1", "concentrate", 1000, **CONC),  # type: ignore[arg-type]
+                    out("U1", "mixed_compound", 500, reo_pct=90)]),
+        ev("s1", "process", "SEP", "SEP-P", "2025-03-05", process="separation",
+           inputs=[inp("F1", 1000), inp("U1", 500)],
+           outputs=[oxide("OX1", 470), oxide("OX2", 420, ionic)]),
+    ], received_at=MARCH_RECEIVED)  # fmt: skip
+    found = audit(store, "output_exceeds_input")
+    assert [(f.severity, f.detail["kind"]) for f in found] == [("medium", "undeclared_feed")]
+    assert {"Dy", "Tb", "Y"} <= set(found[0].detail["elements"])
+    assert found[0].detail["undeclared_input_reo_kg"] == 450
 
 
 # -- 3 unexplained lot -------------------------------------------------------------------------------
@@ -194,7 +213,7 @@ def test_ship_without_receive(store: Store, tmp_path: Path) -> None:
     setup(store)
     custody(store, tmp_path, 1000, None)
     found = audit(store, "unmatched_custody")
-    assert kinds(found) == [("unmatched_custody", "SEP", "ship_without_receive")]
+    assert kinds(found) == [("unmatched_custody", "MINE", "ship_without_receive")]
     # Before April's deadline the receive may still come (goods in transit at the month's end).
     assert audit(store, "unmatched_custody", as_of=datetime.fromisoformat("2025-05-01T00:00+08:00")) == []
     strict = Tolerances(custody_grace_periods=0)
@@ -210,7 +229,7 @@ def test_receive_without_ship(store: Store, tmp_path: Path) -> None:
            inputs=[inp("MINE:ORE1", 1000)], outputs=[out("C1", "concentrate", 1000, **CONC)]),
     ], received_at=MARCH_RECEIVED)  # fmt: skip
     found = audit(store, "unmatched_custody")
-    assert kinds(found) == [("unmatched_custody", "MINE", "receive_without_ship")]
+    assert kinds(found) == [("unmatched_custody", "SEP", "receive_without_ship")]
     assert set(found[0].lots) == {"MINE:ORE1", "SEP:C1"}
 
 

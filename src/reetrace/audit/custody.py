@@ -2,7 +2,9 @@
 
 A's ``ship`` of ``A:L`` to B and B's ``receive`` of ``A:L`` from A are matched on (sender, receiver,
 lot): all effective ship lines of one key against all effective receive lines of it, so a lot sent in
-two consignments and received in two matches as a whole. Findings (severity medium):
+two consignments and received in two matches as a whole. A finding's enterprise is the reporter of
+the record that lacks its twin or disagrees with it (the sender for a lonely ship, the receiver
+otherwise); both parties are in its detail. Findings (severity medium):
 
 - ``ship_without_receive``: no receive, once the deadline of the period ``custody_grace_periods`` [1]
   after the ship's period has passed at ``as_of`` (what is shipped on the 31st is received, and reported,
@@ -89,10 +91,10 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
         received_as = sorted({x for p in recv_pos for x in made.get(p, []) if x != lot})
         if kind == "ship_without_receive":
             summary = f"{sender} shipped {ship_kg:.1f} kg of {lot} to {receiver}; no receive reported"
-            ent = receiver
+            ent = sender
         elif kind == "receive_without_ship":
             summary = f"{receiver} received {recv_kg:.1f} kg of {lot} from {sender}; no ship reported"
-            ent = sender
+            ent = receiver
         else:
             summary = (
                 f"{lot}: {sender} shipped {ship_kg:.1f} kg, {receiver} received {recv_kg:.1f} kg "

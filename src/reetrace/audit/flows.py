@@ -19,11 +19,17 @@ def q(el: str) -> str:
 
 def event_balance_ctes(scope: Scope, where: str) -> str:
     """CTEs ``ev`` (the events selected by ``where`` over ``events e`` joined to ``submissions s``),
-    ``ins`` and ``outs`` (per event), and ``bal`` (their join, one row per event)."""
-    in_els = ", ".join(f"sum(i.mass_kg * l.{q(el)} / l.mass_kg) AS {q(el)}" for el in ELEMENTS)
-    out_els = ", ".join(f"sum(coalesce(l.{q(el)}, 0)) AS {q(el)}" for el in ELEMENTS)
+    ``flow`` (their input and output lines) and ``bal`` (one row per event).
+
+    Inputs and outputs are stacked and aggregated once, rather than aggregated apart and joined:
+    SQLite would join two materialized aggregates by nested scans."""
+    cols = "ev.position, ev.enterprise, ev.type, ev.process, ev.counterparty, ev.period"
+    in_els = ", ".join(f"i.mass_kg * l.{q(el)} / l.mass_kg AS {q(el)}" for el in ELEMENTS)
+    out_els = ", ".join(f"coalesce(l.{q(el)}, 0) AS {q(el)}" for el in ELEMENTS)
     bal_els = ", ".join(
-        f"ins.{q(el)} AS in_{el.lower()}, outs.{q(el)} AS out_{el.lower()}" for el in ELEMENTS
+        f"sum(CASE WHEN side = 1 THEN {q(el)} END) AS in_{el.lower()}, "
+        f"sum(CASE WHEN side = 0 THEN {q(el)} ELSE 0 END) AS out_{el.lower()}"
+        for el in ELEMENTS
     )
     return f"""
     ev AS (
@@ -32,23 +38,27 @@ def event_balance_ctes(scope: Scope, where: str) -> str:
         WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = e.position)
           AND {where}
     ),
-    ins AS (
-        SELECT i.position, sum(i.mass_kg * l.reo_kg / l.mass_kg) AS reo, sum(i.mass_kg) AS kg,
-               sum(CASE WHEN l.lot IS NULL THEN 1 ELSE 0 END) AS missing_in,
-               sum(CASE WHEN l.lot IS NOT NULL AND l."La" IS NULL THEN 1 ELSE 0 END) AS unknown_in,
+    flow AS (
+        SELECT {cols}, 1 AS side, i.mass_kg * l.reo_kg / l.mass_kg AS reo, i.mass_kg AS kg,
+               CASE WHEN l.lot IS NULL THEN 1 ELSE 0 END AS missing,
+               CASE WHEN l.lot IS NOT NULL AND l."La" IS NULL THEN 1 ELSE 0 END AS unknown,
                {in_els}
         FROM ev JOIN inputs i ON i.position = ev.position
         LEFT JOIN effective_lots l ON l.lot = i.lot
-        GROUP BY i.position
-    ),
-    outs AS (
-        SELECT l.position, sum(l.reo_kg) AS reo, sum(l.mass_kg) AS kg, {out_els}
+        UNION ALL
+        SELECT {cols}, 0, l.reo_kg, l.mass_kg, 0, 0, {out_els}
         FROM ev JOIN lots l ON l.position = ev.position
-        GROUP BY l.position
     ),
     bal AS (
-        SELECT ev.position, ev.enterprise, ev.type, ev.process, ev.counterparty, ev.period,
-               ins.reo AS reo_in, outs.reo AS reo_out, ins.kg AS kg_in, outs.kg AS kg_out,
-               ins.missing_in, ins.unknown_in, {bal_els}
-        FROM ev JOIN ins ON ins.position = ev.position JOIN outs ON outs.position = ev.position
+        SELECT position, enterprise, type, process, counterparty, period,
+               sum(CASE WHEN side = 1 THEN reo ELSE 0 END) AS reo_in,
+               sum(CASE WHEN side = 0 THEN reo ELSE 0 END) AS reo_out,
+               sum(CASE WHEN side = 1 THEN kg ELSE 0 END) AS kg_in,
+               sum(CASE WHEN side = 0 THEN kg ELSE 0 END) AS kg_out,
+               sum(missing) AS missing_in, sum(unknown) AS unknown_in,
+               sum(CASE WHEN side = 1 AND unknown = 1 THEN reo ELSE 0 END) AS unknown_reo_in,
+               sum(side) AS n_in, count(*) - sum(side) AS n_out,
+               {bal_els}
+        FROM flow
+        GROUP BY position, enterprise, type, process, counterparty, period
     )"""

@@ -9,8 +9,12 @@ into a new lot of the receiver, and inflating its content there launders just as
   let a separator "find" tonnes of Dy in Bayan Obo feed, which is what this check exists to catch.
 
 An event drawing a lot that has no effective creating event is left to ``unexplained_lot`` (its input
-content is unknown); the element check needs every input's profile (an unknown profile could hold
-anything) and counts outputs of unknown profile as 0.
+content is unknown). Outputs of unknown profile count as 0 of every element. Inputs of unknown profile
+declare no element: an element beyond what the *declared* inputs hold is still a finding, because
+nothing on record backs it. When inputs of unknown profile are present and their REO could cover every
+excess element, the finding is of kind ``undeclared_feed`` with severity medium (blending undeclared
+material into declared feed is how laundered ionic clay turns into Dy and Tb oxide; a plant that simply
+never declares its feed's profile is also worth an inspector's question); otherwise severity high.
 """
 
 from __future__ import annotations
@@ -34,14 +38,15 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
         + scope.focus(positions=["e.position"])
     )
     el_terms = " OR ".join(
-        f"out_{el.lower()} > in_{el.lower()} + {scope.greatest(f'in_{el.lower()} * :etol', ':efloor')}"
+        f"out_{el.lower()} > coalesce(in_{el.lower()}, 0) + "
+        f"{scope.greatest(f'coalesce(in_{el.lower()}, 0) * :etol', ':efloor')}"
         for el in ELEMENTS
     )
     sql = f"""
     WITH {event_balance_ctes(scope, where)}
     SELECT * FROM bal
     WHERE missing_in = 0
-      AND (reo_out > reo_in * (1 + :rtol) OR (unknown_in = 0 AND ({el_terms})))
+      AND (reo_out > reo_in * (1 + :rtol) OR {el_terms})
     ORDER BY position
     """
     tol = scope.tol
@@ -60,23 +65,30 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
             "tolerance_pct": tol.output_reo * 100,
         }
         elements = {}
-        if not r["unknown_in"]:
-            for el in ELEMENTS:
-                i, o = r[f"in_{el.lower()}"] or 0.0, r[f"out_{el.lower()}"] or 0.0
-                if o > i + max(i * tol.element_excess, tol.element_floor_kg):
-                    elements[el] = {
-                        "input_kg": round(i, 3),
-                        "output_kg": round(o, 3),
-                        "excess_kg": round(o - i, 3),
-                    }
+        for el in ELEMENTS:
+            i, o = r[f"in_{el.lower()}"] or 0.0, r[f"out_{el.lower()}"] or 0.0
+            if o > i + max(i * tol.element_excess, tol.element_floor_kg):
+                elements[el] = {
+                    "input_kg": round(i, 3),
+                    "output_kg": round(o, 3),
+                    "excess_kg": round(o - i, 3),
+                }
+        reo_excess = r["reo_out"] > r["reo_in"] * (1 + tol.output_reo)
+        undeclared = r["unknown_reo_in"] or 0.0
+        kind = "reo" if reo_excess else "element"
         if elements:
             detail["elements"] = elements
-        what = "REO" if r["reo_out"] > r["reo_in"] * (1 + tol.output_reo) else "element"
+        if r["unknown_in"]:
+            detail["undeclared_input_reo_kg"] = round(undeclared, 3)
+            if not reo_excess and all(e["excess_kg"] <= undeclared for e in elements.values()):
+                kind = "undeclared_feed"
+        detail["kind"] = kind
+        what = "REO" if reo_excess else "element"
         extra = f" ({', '.join(elements)})" if elements else ""
         findings.append(
             Finding(
                 rule="output_exceeds_input",
-                severity="high",
+                severity="medium" if kind == "undeclared_feed" else "high",
                 enterprise=r["enterprise"],
                 summary=(
                     f"{r['type']} {r['process'] or ''} output exceeds input in {what}{extra}: "

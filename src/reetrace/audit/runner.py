@@ -122,9 +122,7 @@ def findings_for(
     return findings
 
 
-def _expand(
-    conn: Connection, scope: Scope, lots: set[str], positions: set[int]
-) -> tuple[set[str], set[int]]:
+def _expand(conn: Connection, scope: Scope, lots: set[str], positions: set[int]) -> tuple[set[str], set[int]]:
     """The focus of a restricted run: the events that create or draw ``lots`` plus ``positions``,
     and every lot those events touch (so a receive's output brings in the sender's lot, whose custody
     and creation are judged with it)."""
