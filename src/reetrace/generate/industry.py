@@ -212,12 +212,9 @@ class Industry:
     def __post_init__(self) -> None:
         self.by_code = {a.code: a for a in self.actors}
 
-    def of_kind(self, kind: Kind) -> list[Actor]:
-        return [a for a in self.actors if a.kind == kind]
-
     def quota_t(self, group: str, category: str) -> float:
-        return sum(
-            q["tonnes_reo"] for q in self.quotas if q["holder"] == group and q["category"] == category
+        return float(
+            sum(q["tonnes_reo"] for q in self.quotas if q["holder"] == group and q["category"] == category)
         )
 
     def registry(self) -> dict[str, Any]:
@@ -226,14 +223,38 @@ class Industry:
             "groups": [{"code": c, "name": n} for c, n in GROUPS],
             "enterprises": [
                 {
-                    "code": a.code, "name": a.name, "group": a.group, "province": a.province,
-                    "roles": sorted(a.roles), "approved": a.approved,
-                }  # fmt: skip
+                    "code": a.code,
+                    "name": a.name,
+                    "group": a.group,
+                    "province": a.province,
+                    "roles": sorted(a.roles),
+                    "approved": a.approved,
+                }
                 for a in self.actors
             ],
             "sites": self.sites,
             "quotas": self.quotas,
         }
+
+
+class _Sites:
+    """The sites of one enterprise, appended to the registry's list as they are named."""
+
+    def __init__(self, code: str, province: str, registry: list[dict[str, Any]]) -> None:
+        self.code, self.province, self.registry = code, province, registry
+        #: purpose -> site code
+        self.of: dict[str, str] = {}
+
+    def add(self, purpose: str, kind: str, name: str, **extra: Any) -> None:
+        rec: dict[str, Any] = {
+            "code": f"{self.code}-{purpose.upper()}",
+            "enterprise": self.code,
+            "kind": kind,
+        }
+        rec.update(extra)
+        rec.update(name=name, province=self.province)
+        self.registry.append(rec)
+        self.of[purpose] = rec["code"]
 
 
 def _count(t: _Template, scale: float) -> int:
@@ -252,9 +273,7 @@ def build_industry(year: int, scale: float, rng: random.Random) -> Industry:
                 "tonnes_reo": round(tonnes * c, 3),
             }  # fmt: skip
             if group == "CREG" and category == "mining":
-                q["note"] = (
-                    f"light {round(CREG_LIGHT * c, 3)} t + ionic {round(CREG_IONIC * c, 3)} t"
-                )
+                q["note"] = f"light {round(CREG_LIGHT * c, 3)} t + ionic {round(CREG_IONIC * c, 3)} t"
             quotas.append(q)
     # Yearly mining plan, t REO, by deposit slice of the quotas (two batches).
     slice_t = {
@@ -267,8 +286,8 @@ def build_industry(year: int, scale: float, rng: random.Random) -> Industry:
     benef = sum(BENEFICIATION_RECOVERY) / 2
     region_feed = {"baotou": 0.0, "sichuan": 0.0, "south": 0.0}
     domestic = {"CNRE": 0.0, "CREG": 0.0}
-    for dep, t in slice_t.items():
-        share = t * _DEPOSIT_SHARE[dep]
+    for dep, tonnes in slice_t.items():
+        share = tonnes * _DEPOSIT_SHARE[dep]
         tmpl = next(x for x in _TEMPLATES if x.source == dep)
         assert tmpl.region is not None and tmpl.group is not None
         region_feed[tmpl.region] += share * benef
@@ -296,57 +315,57 @@ def build_industry(year: int, scale: float, rng: random.Random) -> Industry:
     sites: list[dict[str, Any]] = []
     for t, code, n in drafts:
         weight = rng.uniform(0.7, 1.3)
-        sites_of: dict[str, str] = {}
+        name = t.name.format(n=n)
+        site = _Sites(code, t.province, sites)
         plan: dict[str, float] = {}
         roles = _ROLES[t.kind]
-        approved = t.group is not None
         rogue = t.prefix == "SDTRD"
-
-        def site(purpose: str, kind: str, name: str, **extra: Any) -> None:
-            rec: dict[str, Any] = {"code": f"{code}-{purpose.upper()}", "enterprise": code, "kind": kind}
-            rec.update(extra)
-            rec["name"] = name
-            rec["province"] = t.province
-            sites.append(rec)
-            sites_of[purpose] = rec["code"]
-
         if t.kind == "mine":
             assert t.source is not None and t.region is not None
             licence = f"C{_PROVINCE_CODE[t.province]}{2009 + n:04d}{rng.randrange(10**7):07d}"
-            site("mine", "mine", f"{t.name.format(n=n)} mine", licence=licence)
-            site("conc", "plant", f"{t.name.format(n=n)} concentrator")
-            sites_of["store"] = sites_of["conc"]
+            site.add("mine", "mine", f"{name} mine", licence=licence)
+            site.add("conc", "plant", f"{name} concentrator")
+            site.of["store"] = site.of["conc"]
             plan[t.region] = slice_t[t.source] * _DEPOSIT_SHARE[t.source] / same_source[t.source]
         elif t.kind in ("importer", "exporter"):
-            site("port", "port", _PORTS[t.province])
-            site("store", "warehouse", f"{t.name.format(n=n)} bonded warehouse")
+            site.add("port", "port", _PORTS[t.province])
+            site.add("store", "warehouse", f"{name} bonded warehouse")
             if t.kind == "importer":
                 assert t.source is not None
                 plan = {r: v / same_source[t.source] for r, v in imports_t.get(t.source, {}).items()}
         elif t.kind == "separator":
             assert t.region is not None
-            peers = seps_in[t.region]
-            yearly = region_feed[t.region] / len(peers) * weight
+            yearly = region_feed[t.region] / len(seps_in[t.region]) * weight
             capacity = max(MIN_PLANT_T, math.ceil(yearly * 1.4 / 100.0) * 100.0)
-            site("plant", "plant", f"{t.name.format(n=n)} solvent extraction plant", capacity_t=capacity)
-            site("store", "warehouse", f"{t.name.format(n=n)} warehouse")
+            site.add("plant", "plant", f"{name} solvent extraction plant", capacity_t=capacity)
+            site.add("store", "warehouse", f"{name} warehouse")
         elif t.kind == "trader":
-            site("store", "warehouse", f"{t.name.format(n=n)} warehouse")
+            site.add("store", "warehouse", f"{name} warehouse")
             if rogue:
                 # Below the 2,000 t minimum: a plant that can never hold a quota.
                 roles = ("trading", "separation")
-                site("plant", "plant", f"{t.name.format(n=n)} extraction workshop", capacity_t=1500.0)
+                site.add("plant", "plant", f"{name} extraction workshop", capacity_t=1500.0)
         else:
-            site("plant", "plant", f"{t.name.format(n=n)} works")
+            site.add("plant", "plant", f"{name} works")
             if t.kind in ("smelter", "magnet", "recycler"):
-                site("store", "warehouse", f"{t.name.format(n=n)} warehouse")
+                site.add("store", "warehouse", f"{name} warehouse")
             else:
-                sites_of["store"] = sites_of["plant"]
+                site.of["store"] = site.of["plant"]
         actors.append(
             Actor(
-                code=code, name=t.name.format(n=n), kind=t.kind, group=t.group,
-                province=t.province, roles=roles, approved=approved, sites=sites_of,
-                source=t.source, region=t.region, weight=weight, plan=plan, rogue=rogue,
-            )  # fmt: skip
+                code=code,
+                name=name,
+                kind=t.kind,
+                group=t.group,
+                province=t.province,
+                roles=roles,
+                approved=t.group is not None,
+                sites=site.of,
+                source=t.source,
+                region=t.region,
+                weight=weight,
+                plan=plan,
+                rogue=rogue,
+            )
         )
     return Industry(year=year, scale=scale, actors=actors, sites=sites, quotas=quotas)

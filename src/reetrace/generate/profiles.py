@@ -29,26 +29,28 @@ def _deposit(table: Mapping[str, float], ho_lu: float) -> dict[str, float]:
 #: Deposit profiles of BRIEF §7, normalised to 100. Sichuan/Shandong bastnaesite has no column of its
 #: own: Mountain Pass bastnaesite is the closest published profile, and monazite imports use Mount Weld
 #: (a monazite deposit) for the same reason.
+# fmt: off
 DEPOSITS: dict[str, dict[str, float]] = {
     "bayan_obo": _deposit(
         {"La": 23.0, "Ce": 50.0, "Pr": 6.2, "Nd": 18.5, "Sm": 0.8, "Eu": 0.2, "Gd": 0.7,
-         "Tb": 0.1, "Dy": 0.1}, 0.0),  # fmt: skip
+         "Tb": 0.1, "Dy": 0.1}, 0.0),
     "mountain_pass": _deposit(
         {"La": 33.8, "Ce": 49.6, "Pr": 4.1, "Nd": 11.2, "Sm": 0.9, "Eu": 0.1, "Gd": 0.2,
-         "Y": 0.1}, 0.0),  # fmt: skip
+         "Y": 0.1}, 0.0),
     "mount_weld": _deposit(
         {"La": 25.5, "Ce": 46.7, "Pr": 5.3, "Nd": 18.5, "Sm": 2.3, "Eu": 0.4, "Gd": 1.0,
-         "Tb": 0.1, "Dy": 0.1, "Y": 0.1}, 0.0),  # fmt: skip
+         "Tb": 0.1, "Dy": 0.1, "Y": 0.1}, 0.0),
     "longnan": _deposit(
         {"La": 1.8, "Ce": 0.4, "Pr": 0.7, "Nd": 3.0, "Sm": 2.8, "Eu": 0.1, "Gd": 6.9,
-         "Tb": 1.3, "Dy": 6.7, "Y": 65.0}, 10.1),  # fmt: skip
+         "Tb": 1.3, "Dy": 6.7, "Y": 65.0}, 10.1),
     "xunwu": _deposit(
         {"La": 43.4, "Ce": 2.4, "Pr": 9.0, "Nd": 31.7, "Sm": 3.9, "Eu": 0.5, "Gd": 3.0,
-         "Y": 8.0}, 0.4),  # fmt: skip
+         "Y": 8.0}, 0.4),
     "myanmar": _deposit(
         {"La": 22.0, "Ce": 4.0, "Pr": 5.0, "Nd": 19.0, "Sm": 4.0, "Eu": 0.8, "Gd": 5.0,
-         "Tb": 0.9, "Dy": 5.5, "Y": 26.7}, 7.1),  # fmt: skip
+         "Tb": 0.9, "Dy": 5.5, "Y": 26.7}, 7.1),
 }
+# fmt: on
 
 #: Separated products of a solvent-extraction line: (routing key, product name, elements). Every
 #: element of the feed lands in exactly one product, so no element silently vanishes from a balance.
