@@ -84,9 +84,11 @@ _mb = {k: v*F[k] for k,v in prnd_els.items()}
 prnd_metal_els = {k: round(v*100/sum(_mb.values()), 3) for k,v in _mb.items()}
 W("NBMET", [
  {"event_id": "MET-0316", "type": "receive", "enterprise": "NBMET", "site": "NB-MET", "occurred_at": T(16), "counterparty": "NMSEP",
-  "inputs": [{"lot": "NMSEP:PRND-2503-A", "mass_kg": 6000}, {"lot": "NMSEP:DY-2503-B", "mass_kg": 400}], "documents": {"waybill": "WB-BT-0315"},
-  "outputs": [{"lot": "IN-PRND-16", "product": "PrNd oxide", "form": "oxide", "mass_kg": 6000, "reo_pct": 99.0, "elements": prnd_els},
-              {"lot": "IN-DY-16", "product": "Dy oxide", "form": "oxide", "mass_kg": 400, "reo_pct": 99.0, "elements": dy["elements"]}]},
+  "inputs": [{"lot": "NMSEP:PRND-2503-A", "mass_kg": 6000}], "documents": {"waybill": "WB-BT-0315"},
+  "outputs": [{"lot": "IN-PRND-16", "product": "PrNd oxide", "form": "oxide", "mass_kg": 6000, "reo_pct": 99.0, "elements": prnd_els}]},
+ {"event_id": "MET-0317", "type": "receive", "enterprise": "NBMET", "site": "NB-MET", "occurred_at": T(16, 11), "counterparty": "NMSEP",
+  "inputs": [{"lot": "NMSEP:DY-2503-B", "mass_kg": 400}], "documents": {"waybill": "WB-BT-0315"},
+  "outputs": [{"lot": "IN-DY-16", "product": "Dy oxide", "form": "oxide", "mass_kg": 400, "reo_pct": 99.0, "elements": dy["elements"]}]},
  {"event_id": "MET-0318", "type": "process", "process": "metal_smelting", "enterprise": "NBMET", "site": "NB-MET", "occurred_at": T(18),
   "inputs": [{"lot": "IN-PRND-16", "mass_kg": 6000}],
   "outputs": [{"lot": "PRNDM-2503-01", "product": "PrNd metal", "form": "metal", "mass_kg": prnd_metal, "re_metal_pct": 99.5, "elements": prnd_metal_els}]},
@@ -102,9 +104,11 @@ nd_share = {k: v*prnd_metal*0.995/re_metal for k,v in prnd_metal_els.items()}
 mag_els = {**{k: round(v,3) for k,v in nd_share.items()}, "Dy": round(100*dyfe*0.8/re_metal,3)}
 W("NBMAG", [
  {"event_id": "MAG-0321", "type": "receive", "enterprise": "NBMAG", "site": "NB-MAG", "occurred_at": T(21), "counterparty": "NBMET",
-  "inputs": [{"lot": "NBMET:PRNDM-2503-01", "mass_kg": prnd_metal}, {"lot": "NBMET:DYFE-2503-01", "mass_kg": dyfe}], "documents": {"waybill": "WB-NB-0320"},
-  "outputs": [{"lot": "IN-M-21", "product": "PrNd metal", "form": "metal", "mass_kg": prnd_metal, "re_metal_pct": 99.5, "elements": prnd_metal_els},
-              {"lot": "IN-D-21", "product": "Dy-Fe alloy", "form": "alloy", "mass_kg": dyfe, "re_metal_pct": 80.0, "elements": {"Dy": 100}}]},
+  "inputs": [{"lot": "NBMET:PRNDM-2503-01", "mass_kg": prnd_metal}], "documents": {"waybill": "WB-NB-0320"},
+  "outputs": [{"lot": "IN-M-21", "product": "PrNd metal", "form": "metal", "mass_kg": prnd_metal, "re_metal_pct": 99.5, "elements": prnd_metal_els}]},
+ {"event_id": "MAG-0322", "type": "receive", "enterprise": "NBMAG", "site": "NB-MAG", "occurred_at": T(21, 11), "counterparty": "NBMET",
+  "inputs": [{"lot": "NBMET:DYFE-2503-01", "mass_kg": dyfe}], "documents": {"waybill": "WB-NB-0320"},
+  "outputs": [{"lot": "IN-D-21", "product": "Dy-Fe alloy", "form": "alloy", "mass_kg": dyfe, "re_metal_pct": 80.0, "elements": {"Dy": 100}}]},
  {"event_id": "MAG-0325", "type": "process", "process": "magnet_making", "enterprise": "NBMAG", "site": "NB-MAG", "occurred_at": T(25),
   "inputs": [{"lot": "IN-M-21", "mass_kg": prnd_metal}, {"lot": "IN-D-21", "mass_kg": dyfe}],
   "outputs": [{"lot": "MAG-2503-0042", "product": "sintered NdFeB N52SH", "form": "magnet", "mass_kg": mag_mass, "re_metal_pct": 31.0, "elements": mag_els}]},
