@@ -203,9 +203,13 @@ def main() -> None:
         return
     print(f"{'backend':<22}{a.backend}")
     print(f"{'file':<22}{n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB")
-    print(f"{'reetrace submit':<22}{result['store_lot_lines_per_s']:>10,} lot lines/s  ({med:.1f} s, median of {len(runs)})")
+    print(
+        f"{'reetrace submit':<22}{result['store_lot_lines_per_s']:>10,} lot lines/s  ({med:.1f} s, median of {len(runs)})"
+    )
     if refs:
-        print(f"{'bare binary COPY':<22}{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)")
+        print(
+            f"{'bare binary COPY':<22}{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)"
+        )
         print(f"{'ratio':<22}{result['ratio_store_to_copy']:>10.2f}x of bare COPY")
     print(f"{'peak RSS (submit)':<22}{result['peak_rss_mb']:>10,.0f} MB")
 

@@ -91,10 +91,18 @@ def test_submit_from_stdin_gzip_and_csv(db: str, tmp_path: Path) -> None:
 def test_bad_arguments_are_explained(db: str, tmp_path: Path) -> None:
     f = write_jsonl(tmp_path / "m.jsonl", MARCH)
     assert "not YYYY-MM" in run(db, "submit", str(f), "-e", "MINE", "-p", "2025-13", ok=False).output
-    assert "GHOST is not in the registry" in run(db, "submit", str(f), "-e", "GHOST", "-p", "2025-03", ok=False).output
-    r = CliRunner().invoke(main, ["submit", str(f), "-e", "MINE", "-p", "2025-03", "--received-at", "2025-04-03", "--db", db])
+    assert (
+        "GHOST is not in the registry"
+        in run(db, "submit", str(f), "-e", "GHOST", "-p", "2025-03", ok=False).output
+    )
+    r = CliRunner().invoke(
+        main, ["submit", str(f), "-e", "MINE", "-p", "2025-03", "--received-at", "2025-04-03", "--db", db]
+    )
     assert r.exit_code == 2 and "give an offset" in r.output
-    assert "no such file" in run(db, "submit", str(tmp_path / "nope.jsonl"), "-e", "MINE", "-p", "2025-03", ok=False).output
+    assert (
+        "no such file"
+        in run(db, "submit", str(tmp_path / "nope.jsonl"), "-e", "MINE", "-p", "2025-03", ok=False).output
+    )
     odd = tmp_path / "m.txt"
     odd.write_text("")
     assert "--format" in run(db, "submit", str(odd), "-e", "MINE", "-p", "2025-03", ok=False).output

@@ -148,4 +148,7 @@ def test_pattern_errors_are_worded_for_people() -> None:
     bad = {**SEP, "inputs": [inp("A B:FEED", 10)]}
     [rec] = parse(orjson.dumps(bad) + b"\n")
     [p] = rec.problems
-    assert (p.field, p.reason) == ("inputs[0].lot", "a lot is LOT (your own) or ENT:LOT, both parts non-empty, no space in ENT (got 'A B:FEED')")
+    assert (p.field, p.reason) == (
+        "inputs[0].lot",
+        "a lot is LOT (your own) or ENT:LOT, both parts non-empty, no space in ENT (got 'A B:FEED')",
+    )

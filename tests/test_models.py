@@ -39,7 +39,9 @@ def test_unknown_profile_uses_085() -> None:
     st.booleans(),
     st.dictionaries(st.sampled_from(ELEMENTS), st.floats(0.01, 100), min_size=1),
 )
-def test_element_kg_always_add_up_to_the_reo(mass: float, pct: float, metal: bool, shares: dict[str, float]) -> None:
+def test_element_kg_always_add_up_to_the_reo(
+    mass: float, pct: float, metal: bool, shares: dict[str, float]
+) -> None:
     kw = {"re_metal_pct": pct} if metal else {"reo_pct": pct}
     reo, per = reo_equivalent(mass, elements=shares, **kw)  # type: ignore[arg-type]
     assert per is not None and sum(per.values()) == pytest.approx(reo, rel=1e-9)
@@ -70,7 +72,9 @@ def test_output_line_rules(change: dict[str, Any], where: str, msg: str) -> None
     line = {k: v for k, v in line.items() if v is not None}
     with pytest.raises(ValidationError) as err:
         OutputLine.model_validate(line)
-    assert any(msg in e["msg"] and where in ".".join(map(str, e["loc"])) for e in err.value.errors()), err.value
+    assert any(msg in e["msg"] and where in ".".join(map(str, e["loc"])) for e in err.value.errors()), (
+        err.value
+    )
 
 
 def test_element_shares_within_half_a_point_are_accepted() -> None:
@@ -111,4 +115,6 @@ def test_registry_rejects_duplicate_keys_and_misplaced_fields() -> None:
     with pytest.raises(ValidationError, match="listed twice"):
         Registry.model_validate({"groups": [{"code": "A", "name": "x"}, {"code": "A", "name": "y"}]})
     with pytest.raises(ValidationError, match="only a mine has a mining licence"):
-        Registry.model_validate({"sites": [{"code": "S", "enterprise": "E", "kind": "plant", "licence": "L"}]})
+        Registry.model_validate(
+            {"sites": [{"code": "S", "enterprise": "E", "kind": "plant", "licence": "L"}]}
+        )

@@ -303,3 +303,32 @@ def test_a_killed_import_leaves_nothing_behind(db_url: str, tmp_path: Path) -> N
     r = submit(store, str(path), enterprise="MINE", period="2025-03")  # and the store still takes writes
     assert r.new_events == 400
     store.dispose()
+
+
+def test_verify_does_not_depend_on_listing_order_or_collation(store: Store, tmp_path: Path) -> None:
+    # Element shares listed out of canonical order, and several edges in one event whose lot names
+    # sort differently by byte and by locale: verify must re-derive exactly what the writer stored.
+    load_registry(store)
+    odd = {
+        "Y": 0.4,
+        "Dy": 0.1,
+        "Tb": 0.1,
+        "Gd": 0.7,
+        "Eu": 0.2,
+        "Sm": 0.8,
+        "Nd": 18.5,
+        "Pr": 6.2,
+        "Ce": 50.0,
+        "La": 23.0,
+    }
+    submit_events(store, tmp_path, "MINE", "2025-03", [
+        ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[
+            out("b-ore", "ore", 1000.1, reo_pct=3.3, elements=odd),
+            out("A-ore", "ore", 999.7, reo_pct=3.1, elements=odd)]),
+        ev("p1", "process", "MINE", "BO", "2025-03-03", process="beneficiation",
+           inputs=[inp("b-ore", 1000.1), inp("A-ore", 999.7)],
+           outputs=[out("z-conc", "concentrate", 60.3, reo_pct=50.1, elements=odd),
+                    out("Y-conc", "concentrate", 58.9, reo_pct=49.7, elements=odd)]),
+    ])  # fmt: skip
+    assert count(store, "edges") == 4
+    verify(store)

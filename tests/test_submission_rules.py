@@ -15,7 +15,9 @@ from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events,
 ORE = out("ORE1", "concentrate", 1000, reo_pct=50, elements=BAYAN_OBO)
 
 
-def problems(store: Store, tmp_path: Path, ent: str, period: str, evs: list[dict]) -> list[tuple[int, str, str]]:  # type: ignore[type-arg]
+def problems(
+    store: Store, tmp_path: Path, ent: str, period: str, evs: list[dict]
+) -> list[tuple[int, str, str]]:  # type: ignore[type-arg]
     head = store.head()
     with pytest.raises(InputError) as err:
         submit_events(store, tmp_path, ent, period, evs)
@@ -42,7 +44,9 @@ def test_own_lot_created_later_in_the_same_file_is_refused(store: Store, tmp_pat
 
 def test_own_lot_created_earlier_in_the_file_or_the_store_is_fine(store: Store, tmp_path: Path) -> None:
     load_registry(store)
-    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    submit_events(
+        store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])]
+    )
     r = submit_events(store, tmp_path, "MINE", "2025-04", [
         ev("s1", "ship", "MINE", "BO", "2025-04-02", counterparty="SEP", inputs=[inp("ORE1", 500)]),
     ], received_at="2025-05-02T10:00:00+08:00")  # fmt: skip
@@ -51,7 +55,9 @@ def test_own_lot_created_earlier_in_the_file_or_the_store_is_fine(store: Store, 
 
 def test_output_lot_must_be_new(store: Store, tmp_path: Path) -> None:
     load_registry(store)
-    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    submit_events(
+        store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])]
+    )
     got = problems(store, tmp_path, "MINE", "2025-03", [
         ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE]),
         ev("m2", "extract", "MINE", "BO", "2025-03-04", outputs=[ORE]),
@@ -63,15 +69,23 @@ def test_output_lot_must_be_new(store: Store, tmp_path: Path) -> None:
 
 def test_retraction_withdraws_and_allows_a_corrected_event(store: Store, tmp_path: Path) -> None:
     load_registry(store)
-    submit_events(store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])])
+    submit_events(
+        store, tmp_path, "MINE", "2025-03", [ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[ORE])]
+    )
     fixed = out("ORE1", "concentrate", 900, reo_pct=50, elements=BAYAN_OBO)
     submit_events(store, tmp_path, "MINE", "2025-04", [
         ev("r1", "retract", "MINE", "BO", "2025-04-01", retracts="m1", reason="wrong mass"),
         ev("m1b", "extract", "MINE", "BO", "2025-04-01T12:00:00+08:00", outputs=[fixed]),
     ], received_at="2025-05-02T10:00:00+08:00")  # fmt: skip
     with store.reading() as conn:
-        eff = conn.execute(sa.text("SELECT mass_kg FROM effective_lots WHERE lot = 'MINE:ORE1'")).scalars().all()
-        events = conn.execute(sa.text("SELECT event_id FROM effective_events ORDER BY position")).scalars().all()
+        eff = (
+            conn.execute(sa.text("SELECT mass_kg FROM effective_lots WHERE lot = 'MINE:ORE1'"))
+            .scalars()
+            .all()
+        )
+        events = (
+            conn.execute(sa.text("SELECT event_id FROM effective_events ORDER BY position")).scalars().all()
+        )
         history = conn.execute(sa.text("SELECT count(*) FROM lots WHERE lot = 'MINE:ORE1'")).scalar()
     assert eff == [900.0] and events == ["m1b"] and history == 2
     verify(store)
@@ -79,7 +93,11 @@ def test_retraction_withdraws_and_allows_a_corrected_event(store: Store, tmp_pat
 
 @pytest.mark.parametrize(
     ("retracts", "reason"),
-    [("nope", "no earlier event nope of MINE"), ("r0", "r0 is itself a retraction"), ("m1", "m1 is already retracted")],
+    [
+        ("nope", "no earlier event nope of MINE"),
+        ("r0", "r0 is itself a retraction"),
+        ("m1", "m1 is already retracted"),
+    ],
 )
 def test_bad_retractions(store: Store, tmp_path: Path, retracts: str, reason: str) -> None:
     load_registry(store)
@@ -151,10 +169,15 @@ def test_duplicate_event_id_within_a_file(store: Store, tmp_path: Path) -> None:
     load_registry(store)
     from reetrace.submission import submit
 
-    evs = [ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)]) for i in range(6)]
+    evs = [
+        ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
+        for i in range(6)
+    ]
     evs.append(ev("m1", "extract", "MINE", "BO", "2025-03-03", outputs=[out("OX", "ore", 5, reo_pct=3)]))
     path = write_jsonl(tmp_path / "dup.jsonl", evs)
     for batch in (2, 100):  # across batches and within one
         with pytest.raises(InputError) as err:
             submit(store, str(path), enterprise="MINE", period="2025-03", batch=batch)
-        assert [(p.line, p.field, p.reason) for p in err.value.problems] == [(7, "event_id", "m1 repeats line 2")]
+        assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
+            (7, "event_id", "m1 repeats line 2")
+        ]

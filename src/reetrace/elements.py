@@ -9,6 +9,7 @@ with a flat 0.85 when it is not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 #: Element keys in the order of the periodic table (Y and Sc last, as the BRIEF lists them).
@@ -50,7 +51,9 @@ def reo_equivalent(
     """
     if (reo_pct is None) == (re_metal_pct is None):
         raise ValueError("exactly one of reo_pct and re_metal_pct is required")
-    total_share = sum(elements.values()) if elements else 0.0
+    # fsum is exactly rounded, so the result does not depend on the order the shares were listed in:
+    # verify re-derives these numbers from the canonical (key-sorted) record and must get the same bits.
+    total_share = math.fsum(elements.values()) if elements else 0.0
     if reo_pct is not None:
         reo = mass_kg * reo_pct / 100.0
         if not elements or total_share <= 0:
@@ -63,7 +66,7 @@ def reo_equivalent(
     per_element = {
         el: metal * share / total_share / METAL_PER_OXIDE[el] for el, share in elements.items() if share > 0
     }
-    return sum(per_element.values()), per_element
+    return math.fsum(per_element.values()), per_element
 
 
 def normalise_profile(profile: Mapping[str, float]) -> dict[str, float]:

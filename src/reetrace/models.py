@@ -9,7 +9,7 @@ a lot of the reporting enterprise.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AwareDatetime,
@@ -78,9 +78,7 @@ class _Strict(BaseModel):
 #: by pydantic-core's regex engine rather than a Python validator: this runs for every lot line.
 LotRef = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=130, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=130, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"),
 ]
 Element = Literal[
     "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc"
@@ -129,12 +127,8 @@ class OutputLine(_Strict):
 
     def reo(self) -> tuple[float, dict[str, float] | None]:
         """REO-equivalent kg of this line, and per element when the profile is known."""
-        return reo_equivalent(
-            self.mass_kg,
-            reo_pct=self.reo_pct,
-            re_metal_pct=self.re_metal_pct,
-            elements=self.elements,
-        )
+        els = cast("dict[str, float] | None", self.elements)  # Element keys are str
+        return reo_equivalent(self.mass_kg, reo_pct=self.reo_pct, re_metal_pct=self.re_metal_pct, elements=els)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,7 +227,8 @@ class Event(_Strict):
         # Bare lot codes are the reporter's own lots: spell them ENT:LOT once, here, so that the
         # canonical encoding and every later comparison see one spelling. The lines are fresh objects
         # of this validation, so setting the field in place (past ``frozen``) is safe and cheap.
-        for line in (*self.inputs, *self.outputs):
+        lines: list[InputLine | OutputLine] = [*self.inputs, *self.outputs]
+        for line in lines:
             if ":" not in line.lot:
                 object.__setattr__(line, "lot", f"{own}:{line.lot}")
         t = self.type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from reetrace.cli.audit import audit_cmd, quota_group, submissions_group
 from reetrace.cli.common import main
-from reetrace.cli.dataset import generate_cmd, load_cmd
+from reetrace.cli.dataset import demo_cmd, generate_cmd, load_cmd
 from reetrace.cli.store import (
     checkpoint_cmd,
     events_cmd,
@@ -19,6 +19,7 @@ from reetrace.cli.store import (
     submit_cmd,
     verify_cmd,
 )
+from reetrace.cli.trace import trace_cmd
 
 main.add_command(init_cmd)
 main.add_command(registry_group)
@@ -33,5 +34,7 @@ main.add_command(submissions_group)
 
 main.add_command(generate_cmd)
 main.add_command(load_cmd)
+main.add_command(demo_cmd)
+main.add_command(trace_cmd)
 
 __all__ = ["main"]

@@ -8,8 +8,9 @@ position that a slower transaction fills in later), reads the head of the chain,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -190,7 +191,6 @@ class Store:
 def _quiet_join(app: Appender | None) -> None:
     """Before rolling back, let a background write finish; its own error is moot by then."""
     if app is not None:
-        try:
+        # The error that caused the rollback is the one to report, not a follow-on one.
+        with contextlib.suppress(BaseException):
             app.join()
-        except BaseException:  # noqa: S110 - the error that caused the rollback is the one to report
-            pass
