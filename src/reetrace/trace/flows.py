@@ -22,12 +22,12 @@ An event with one input needs no estimate: the input's share is 1 whatever its c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from reetrace.trace.select import EventInfo, Lot, Subgraph, Totals, event_totals
+from reetrace.trace.select import Edge, EventInfo, Lot, Totals, event_totals
 
 
 @dataclass(slots=True)
@@ -45,49 +45,50 @@ class EventFlow:
     element_share: dict[str, tuple[float, ...]] | None
     #: The REO shares rest on an estimated content.
     estimated: bool
-    #: Some element shares rest on an estimated profile.
-    element_estimated: bool
+    #: The element shares rest on an estimated profile of some input.
+    profile_estimated: bool
+    #: Indexes (into the wanted elements) that no input carries: weighted by REO instead.
+    by_reo: tuple[int, ...] = ()
 
-
-def _group(sub: Subgraph, skip: set[str]) -> dict[int, dict[str, float]]:
-    """Inputs per event: position -> {src: drawn kg}. Edges into ``skip`` lots are left out."""
-    per: dict[int, dict[str, float]] = defaultdict(dict)
-    for e in sub.edges:
-        if e.dst not in skip:
-            # Every output of an event has an edge from every input, all with the same drawn mass.
-            per[e.position][e.src] = e.mass_kg
-    return per
+    def element_estimated(self, weights: Sequence[float]) -> bool:
+        """Whether an estimate touches the element shares that matter (``weights`` > 0)."""
+        if self.element_share is None:
+            return False
+        if self.profile_estimated:
+            return any(x > 0 for x in weights)
+        return any(weights[j] > 0 for j in self.by_reo)
 
 
 def event_flows(
     conn: Connection,
-    sub: Subgraph,
-    creator: dict[int, Lot],
+    edges: Iterable[Edge],
+    lots: dict[str, Lot],
+    events: dict[int, EventInfo],
     elements: Sequence[int],
-    skip: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[int, EventFlow]:
-    """Flows of every event with edges in ``sub``; ``creator[position]`` is one of its output lots.
+    """Flows of every event with an edge in ``edges`` (``events``: position -> event).
 
     ``elements`` are the indexes (into ELEMENTS) whose shares are wanted; empty: REO only.
     """
-    inputs = _group(sub, skip)
-    lots = sub.lots
-    need_totals = [
-        pos
-        for pos, srcs in inputs.items()
-        if len(srcs) > 1 and any(_needs_estimate(lots.get(s), bool(elements)) for s in srcs)
-    ]
-    totals = event_totals(conn, need_totals) if need_totals else {}
-    return {
-        pos: _flow(creator[pos].created, srcs, lots, totals.get(pos), elements)  # type: ignore[arg-type]
-        for pos, srcs in inputs.items()
-    }
+    inputs: dict[int, dict[str, float]] = defaultdict(dict)
+    for e in edges:
+        # Every output of an event has an edge from every input, all with the same drawn mass.
+        inputs[e.position][e.src] = e.mass_kg
+    need = [pos for pos, srcs in inputs.items() if _needs_totals(srcs, lots, bool(elements))]
+    totals = event_totals(conn, need) if need else {}
+    return {pos: _flow(events[pos], srcs, lots, totals.get(pos), elements) for pos, srcs in inputs.items()}
 
 
-def _needs_estimate(lot: Lot | None, with_elements: bool) -> bool:
-    if lot is None or not lot.known:
+def _needs_totals(srcs: dict[str, float], lots: dict[str, Lot], with_elements: bool) -> bool:
+    """An estimate from the event's outputs is needed: an input of unknown content, or (for element
+    shares) inputs of known and of unknown profile mixed."""
+    found = [lots.get(s) for s in srcs]
+    if any(lot is None or not lot.known for lot in found):
         return True
-    return with_elements and lot.elements is None
+    if not with_elements or len(srcs) < 2:
+        return False
+    profiles = {lot.elements is not None for lot in found if lot is not None}
+    return len(profiles) == 2
 
 
 def _flow(
@@ -127,8 +128,8 @@ def _flow(
 
     if not elements:
         return EventFlow(event, drawn, reo, share, None, estimated, False)
-    el_share, el_est = _element_shares(drawn, reo, share, el_kg, totals, elements)
-    return EventFlow(event, drawn, reo, share, el_share, estimated, el_est)
+    el_share, profile_est, by_reo = _element_shares(drawn, reo, share, el_kg, totals, elements)
+    return EventFlow(event, drawn, reo, share, el_share, estimated, profile_est, by_reo)
 
 
 def _estimated_concentration(
@@ -154,28 +155,27 @@ def _element_shares(
     el_kg: dict[str, list[float] | None],
     totals: Totals | None,
     elements: Sequence[int],
-) -> tuple[dict[str, tuple[float, ...]], bool]:
+) -> tuple[dict[str, tuple[float, ...]], bool, tuple[int, ...]]:
+    """(element shares per input, profile estimated, elements weighted by REO)."""
     k = len(elements)
     if len(drawn) == 1:
         (src,) = drawn
-        return {src: (1.0,) * k}, False
+        return {src: (1.0,) * k}, False, ()
     profiled = [s for s in drawn if el_kg[s] is not None]
     if not profiled:
         # No input has a known profile: a common estimated profile gives exactly the REO weights.
-        return {s: (share[s],) * k for s in drawn}, True
+        return {s: (share[s],) * k for s in drawn}, True, ()
     estimated = len(profiled) < len(drawn)
-    if estimated:
-        profile = _estimated_profile(totals, el_kg, reo, profiled, elements)
-        for s in drawn:
-            if el_kg[s] is None:
-                el_kg[s] = [reo[s] * p for p in profile]
-    sums = [sum(el_kg[s][j] for s in drawn) for j in range(k)]  # type: ignore[index]
-    out: dict[str, tuple[float, ...]] = {}
+    profile = _estimated_profile(totals, el_kg, reo, profiled, elements) if estimated else []
+    filled: dict[str, list[float]] = {}
     for s in drawn:
         kg = el_kg[s]
-        assert kg is not None
-        out[s] = tuple(kg[j] / sums[j] if sums[j] > 0 else share[s] for j in range(k))
-    return out, estimated or any(x <= 0 for x in sums)
+        filled[s] = kg if kg is not None else [reo[s] * p for p in profile]
+    sums = [sum(kg[j] for kg in filled.values()) for j in range(k)]
+    out = {
+        s: tuple(kg[j] / sums[j] if sums[j] > 0 else share[s] for j in range(k)) for s, kg in filled.items()
+    }
+    return out, estimated, tuple(j for j in range(k) if sums[j] <= 0)
 
 
 def _estimated_profile(
@@ -185,8 +185,9 @@ def _estimated_profile(
     profiled: list[str],
     elements: Sequence[int],
 ) -> list[float]:
-    """Element kg per REO kg assumed for the inputs of unknown profile."""
+    """Element kg per REO kg assumed for the inputs of unknown profile (the wanted elements)."""
     if totals is not None and totals.profiled_reo_kg > 0:
         return [totals.elements[j] / totals.profiled_reo_kg for j in elements]
     base = sum(reo[s] for s in profiled)
-    return [sum(el_kg[s][i] for s in profiled) / base for i in range(len(elements))]  # type: ignore[index]
+    known = [kg for s in profiled if (kg := el_kg[s]) is not None]
+    return [sum(kg[j] for kg in known) / base for j in range(len(elements))]
