@@ -99,7 +99,9 @@ class Recorder:
         grams = int(total / (pct / 100.0) * 1000.0)  # floor: never more than what came in
         if grams <= 0 or total <= 0:
             return None
-        shares = {el: round(basis[el] / total * 100.0, 6) for el in ELEMENTS if basis.get(el, 0.0) > 0}
+        # Nine significant digits: a trace element's share stays exact enough that rounding never
+        # lifts it above what came in (a fixed number of decimals would, for shares like 0.0001 %).
+        shares = {el: float(f"{basis[el] / total * 100.0:.9g}") for el in ELEMENTS if basis.get(el, 0.0) > 0}
         shares = {el: v for el, v in shares.items() if v > 0}
         book = self.books[ent]
         book.lot_seq += 1
@@ -225,12 +227,20 @@ class Recorder:
         assert lot is not None
         return self._process(mine, "conc", "beneficiation", lines, [lot])
 
-    def separate(self, actor: Actor, draws: list[tuple[Lot, int]], *, frozen: bool = False) -> Ev:
+    def separate(
+        self,
+        actor: Actor,
+        draws: list[tuple[Lot, int]],
+        *,
+        frozen: bool = False,
+        recovery: float | None = None,
+    ) -> Ev:
+        """Solvent extraction into single oxides; ``recovery`` overrides the normal band."""
         lines, feed = self._draw_all(draws)
         if actor.group:
             reo = sum(feed.values())
             self.tally.separated[actor.group] = self.tally.separated.get(actor.group, 0.0) + reo
-        out = self._recover(feed, "separation")
+        out = self._recover(feed, "separation") if recovery is None else scaled(feed, recovery)
         lots: list[Lot] = []
         for key, product, part in split_products(out, SEPARATED, MIN_PRODUCT_KG):
             lot = self.new_lot(

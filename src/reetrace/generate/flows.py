@@ -322,12 +322,12 @@ class Economy:
                 f = t / 31.0
                 return f / (1.0 - f)
 
-            ratio = dy_per_metal(rng.uniform(0.6, 1.2))
             if dy_g < metal_g * dy_per_metal(0.6):
                 ratio = dy_per_metal(0.6)
                 metal_g = dy_g / ratio
             else:
-                ratio = min(ratio, dy_g / metal_g)
+                # Use the Dy on hand (up to 1.15 wt%) rather than let alloy pile up in stock.
+                ratio = min(dy_per_metal(1.15), dy_g / metal_g * rng.uniform(0.95, 1.0))
             budget = metal_g
             for lot in prnd:
                 while lot.mass_g > 0:

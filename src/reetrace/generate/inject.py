@@ -41,6 +41,7 @@ RULES: dict[str, str] = {
     "stock_gain": "stock_gain",
     "impossible_time": "impossible_time",
     "yield_inflation": "output_exceeds_input",
+    "diversion": "period_mass_balance",
 }
 KINDS: tuple[str, ...] = tuple(RULES)
 #: Excess over the yearly quota an over-quota injection aims for.
@@ -96,6 +97,9 @@ class Injector:
         #: kind -> earliest month it may run in
         self.pending: dict[str, int] = {}
         self.touched: set[str] = set()
+        self.phantoms = 0
+        #: plants an injection already works on: a second one there would blur both months' balances
+        self.busy: set[str] = set()
         self._quiet: dict[int, set[str]] = {}
         self._late: set[tuple[str, int]] = set()
         self._missing: set[tuple[str, int]] = set()
@@ -179,7 +183,8 @@ def _record(kind: str, enterprise: str, lots: Sequence[str], events: Sequence[st
 
 def _phantom(inj: Injector, econ: Economy) -> str:
     # A code the sender's own numbering ("R-", "OX-", ...) never produces.
-    return f"X{econ.rec.yymm}-{inj.rng.randrange(10**6):06d}"
+    inj.phantoms += 1
+    return f"X-{econ.rec.yymm}-{inj.phantoms:04d}"
 
 
 def _reo(lot: Lot) -> float:
@@ -201,13 +206,17 @@ def _fresh_receipts(inj: Injector, econ: Economy, evs: list[Ev], kind: str) -> l
 def _laundering(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
     """Ionic (Longnan) material with no creating event, blended into a Bayan Obo separator's feed."""
     rng = inj.rng
-    seps = [s for s in econ.of("separator") if s.region == "baotou" and econ.books[s.code].open_lots("feed:")]
+    seps = [
+        s for s in econ.of("separator")
+        if s.region == "baotou" and s.code not in inj.busy and econ.books[s.code].open_lots("feed:")
+    ]  # fmt: skip
     traders = [t for t in econ.of("trader") if t.code not in econ.quiet]
     if not seps or not traders:
         return None
     sep, trader = rng.choice(seps), rng.choice(traders)
+    inj.busy.add(sep.code)
     feed = econ.books[sep.code].open_lots("feed:")[0]
-    reo_kg = _reo(feed) * feed.mass_g / feed.initial_g * rng.uniform(0.8, 1.2)
+    reo_kg = sum(feed.element_reo(feed.mass_g).values()) * rng.uniform(0.8, 1.2)
     profile = perturb(DEPOSITS["longnan"], rng, 0.05)
     # Declared as a plain mixed carbonate with no profile: what a launderer would write.
     hidden = econ.rec.new_lot(
@@ -467,10 +476,14 @@ def _overquota_mining(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
 def _overquota_separation(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
     rng = inj.rng
     group = rng.choice(("CNRE", "CREG"))
-    seps = [s for s in econ.of("separator") if s.group == group and s.region == GROUP_REGION[group]]
+    seps = [
+        s for s in econ.of("separator")
+        if s.group == group and s.region == GROUP_REGION[group] and s.code not in inj.busy
+    ]  # fmt: skip
     if not seps:
         return None
     sep = rng.choice(seps)
+    inj.busy.add(sep.code)
     quota = econ.ind.quota_t(group, "separation") * 1000.0
     before = econ.rec.tally.separated.get(group, 0.0)
     need = quota * (1.0 + QUOTA_EXCESS) - before
@@ -563,10 +576,13 @@ def _impossible_time(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
 
 
 def _yield_inflation(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
-    smelters = [s for s in econ.of("smelter") if econ.books[s.code].open_lots("ox:PrNd")]
+    smelters = [
+        s for s in econ.of("smelter") if s.code not in inj.busy and econ.books[s.code].open_lots("ox:PrNd")
+    ]
     if not smelters:
         return None
     sm = inj.rng.choice(smelters)
+    inj.busy.add(sm.code)
     lot = econ.books[sm.code].open_lots("ox:PrNd")[0]
     drawn = lot.element_reo(lot.mass_g)
     run = econ.rec.smelt(sm, [(lot, lot.mass_g)], alloy=False, recovery=1.05)
@@ -587,6 +603,37 @@ def _yield_inflation(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
     ]
 
 
+def _diversion(inj: Injector, econ: Economy, evs: list[Ev]) -> Result:
+    """A separator whose month loses far more than the 4–8 % band: product taken off the books."""
+    seps = [
+        s for s in econ.of("separator") if s.code not in inj.busy and econ.books[s.code].open_lots("feed:")
+    ]
+    if not seps:
+        return None
+    sep = inj.rng.choice(seps)
+    inj.busy.add(sep.code)
+    recovery = inj.rng.uniform(0.78, 0.84)
+    runs: list[Ev] = []
+    reo_in = 0.0
+    for batch in econ.batches(econ.books[sep.code].open_lots("feed:"), (1, 2), inj.rng):
+        reo_in += sum(sum(lot.element_reo(lot.mass_g).values()) for lot in batch)
+        runs.append(econ.rec.separate(sep, [(lot, lot.mass_g) for lot in batch], recovery=recovery))
+    evs.extend(runs)
+    reo_out = sum(_reo(lot) for ev in runs for lot in ev.born)
+    return [
+        _record(
+            "diversion",
+            sep.code,
+            [line["lot"] for ev in runs for line in ev.data["inputs"]],
+            [ev.event_id for ev in runs],
+            econ,
+            f"every separation of {sep.code} this month recovers only {100 * recovery:.1f}% "
+            f"({reo_in:.0f} kg REO in, {reo_out:.0f} kg out: a loss of {100 * (1 - reo_out / reo_in):.1f}%, "
+            "above the 4–8% band); no event's output exceeds its input.",
+        )
+    ]
+
+
 HOOKS: dict[str, tuple[str, str, Hook]] = {
     "laundering": ("separation", "before", _laundering),
     "unexplained_purchase": ("oxide_custody", "after", _unexplained_purchase),
@@ -600,4 +647,5 @@ HOOKS: dict[str, tuple[str, str, Hook]] = {
     "stock_gain": ("final", "after", _stock_gain),
     "impossible_time": ("oxide_custody", "stamped", _impossible_time),
     "yield_inflation": ("smelting", "before", _yield_inflation),
+    "diversion": ("separation", "before", _diversion),
 }
