@@ -332,3 +332,10 @@ def test_verify_does_not_depend_on_listing_order_or_collation(store: Store, tmp_
     ])  # fmt: skip
     assert count(store, "edges") == 4
     verify(store)
+
+
+def test_event_frame_is_the_generic_frame() -> None:
+    from reetrace.store import chain
+
+    record = chain.canonical({"b": 1.5, "a": "x:y", "ü": [1, 2]})
+    assert chain.event_frame(7, record, 12, 3) == chain.frame("event", 7, record, line=12, submission=3)

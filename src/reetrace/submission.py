@@ -330,7 +330,7 @@ class _Writer:
                         "different content (correct it with a retract and a new event_id)",
                     )  # fmt: skip
                 continue
-            pos = app.append("event", record, line=line, submission=self.env_pos)
+            pos = app.append_event(record, line, self.env_pos)
             ev_row, lot_rows, in_rows, edge_rows = event_rows(pos, self.env_pos, line, ev, dig)
             app.add(events, ev_row)
             app.extend(lots, lot_rows)

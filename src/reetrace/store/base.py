@@ -54,6 +54,14 @@ class Appender:
         self.add(log, (self.position, kind, framed, self.head))
         return self.position
 
+    def append_event(self, record: bytes, line: int, submission: int) -> int:
+        """:meth:`append` for an event record (the frame built without the generic encoder)."""
+        self.position += 1
+        framed = chain.event_frame(self.position, record, line, submission)
+        self.head = chain.link(self.head, framed)
+        self.add(log, (self.position, "event", framed, self.head))
+        return self.position
+
     def add(self, table: sa.Table, row: Row) -> None:
         self._buffers.setdefault(table, []).append(row)
 

@@ -39,6 +39,16 @@ def frame(kind: str, position: int, record: bytes, **extra: int | str) -> bytes:
     return b"{" + b",".join(b'"' + k.encode() + b'":' + parts[k] for k in sorted(parts)) + b"}"
 
 
+def event_frame(position: int, record: bytes, line: int, submission: int) -> bytes:
+    """:func:`frame` of an event, spelled out: the hot path of a submission (same bytes, a test checks)."""
+    return b'{"kind":"event","line":%d,"position":%d,"record":%b,"submission":%d}' % (
+        line,
+        position,
+        record,
+        submission,
+    )
+
+
 def link(prev: bytes, framed: bytes) -> bytes:
     return hashlib.sha256(prev + framed).digest()
 
