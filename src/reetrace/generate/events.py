@@ -96,6 +96,7 @@ class Recorder:
         """A new lot holding ``el_reo`` (element REO kg); None if it would weigh nothing."""
         basis = metal_kg(el_reo) if metal else el_reo
         total = sum(basis.values())
+        pct = float(f"{pct:.4g}")  # as written: the gross mass must follow from the written grade
         grams = int(total / (pct / 100.0) * 1000.0)  # floor: never more than what came in
         if grams <= 0 or total <= 0:
             return None
@@ -107,7 +108,7 @@ class Recorder:
         book.lot_seq += 1
         lot = Lot(
             ent=ent, code=f"{prefix}-{self.yymm}-{book.lot_seq:06d}", product=product, form=form,
-            kind=kind, mass_g=grams, metal=metal, pct=round(pct, 2),
+            kind=kind, mass_g=grams, metal=metal, pct=pct,
             shares=shares if declare else None, hidden=None if declare else shares,
         )  # fmt: skip
         book.lots[lot.code] = lot
@@ -144,9 +145,7 @@ class Recorder:
             self.tally.mined[mine.group] = self.tally.mined.get(mine.group, 0.0) + reo
         return Ev(mine.code, data, [lot])
 
-    def import_(
-        self, importer: Actor, source: str, region: str, reo_kg: float, *, frozen: bool = False
-    ) -> Ev:
+    def import_(self, importer: Actor, source: str, region: str, reo_kg: float) -> Ev:
         src = IMPORTS[source]
         countries = src.countries
         country, deposit, _ = self.rng.choices(countries, weights=[c[2] for c in countries])[0]
@@ -157,7 +156,6 @@ class Recorder:
             element_kg(profile, reo_kg), pct,
         )  # fmt: skip
         assert lot is not None
-        lot.frozen = frozen
         entry = self.doc("CE")
         data = self._event(
             importer, "import", "port",

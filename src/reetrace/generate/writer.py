@@ -21,11 +21,12 @@ CsvWriter = Callable[[Iterable[dict[str, Any]], IO[str]], None]
 
 
 def csv_writer() -> CsvWriter:
-    """The CSV writer of :mod:`reetrace.ingest`, the one definition of the CSV layout."""
-    try:
-        from reetrace.ingest import write_csv
-    except ImportError as exc:  # pragma: no cover - ingest ships with the package
-        raise NotImplementedError("CSV output needs reetrace.ingest.write_csv") from exc
+    """The CSV writer of :mod:`reetrace.ingest`, the one definition of the CSV layout.
+
+    Imported on demand: JSON Lines output does not need the models behind it.
+    """
+    from reetrace.ingest import write_csv
+
     return write_csv
 
 
