@@ -95,7 +95,7 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
     WHERE s.period <= :closed
       AND NOT EXISTS (SELECT 1 FROM effective_lots l WHERE l.lot = i.lot)
       {scope.period("s.period")} {scope.ent("e.enterprise", "i.holder")}
-      {scope.focus(lots=["i.lot"], positions=["i.position"])}
+      {scope.focus(lots=["i.lot"])}
     ORDER BY i.lot, e.enterprise, i.position
     """
     groups: dict[tuple[str, str], list[Any]] = {}
@@ -137,7 +137,7 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     JOIN submissions s ON s.position = e.submission
     WHERE e.occurred_at < c.occurred_at
       {scope.period("s.period")} {scope.ent("e.enterprise")}
-      {scope.focus(lots=["i.lot"], positions=["i.position"])}
+      {scope.focus(lots=["i.lot"])}
     ORDER BY i.position, i.lot
     """
     findings = []
@@ -201,7 +201,7 @@ def stock_gain(conn: Connection, scope: Scope) -> list[Finding]:
     JOIN lots l ON l.position = e.position
     WHERE e.type = 'adjust'
       {scope.period("s.period")} {scope.ent("e.enterprise")}
-      {scope.focus(lots=["l.lot"], positions=["e.position"])}
+      {scope.focus(positions=["e.position"])}
     ORDER BY e.position, l.idx
     """
     events: dict[int, list[Any]] = {}

@@ -129,15 +129,15 @@ def _expand(conn: Connection, scope: Scope, lots: set[str], positions: set[int])
     fpos = set(positions)
     if lots:
         sql = f"""
-        SELECT position FROM inputs WHERE lot IN {scope.values_of("ls")}
-        UNION SELECT position FROM lots WHERE lot IN {scope.values_of("ls")}
+        SELECT position FROM inputs WHERE {scope.member("lot", "ls")}
+        UNION SELECT position FROM lots WHERE {scope.member("lot", "ls")}
         """
         fpos |= {int(r[0]) for r in conn.execute(sa.text(sql), {"ls": scope.array(sorted(lots))})}
     flots = set(lots)
     if fpos:
         sql = f"""
-        SELECT lot FROM inputs WHERE position IN {scope.values_of("ps", "bigint")}
-        UNION SELECT lot FROM lots WHERE position IN {scope.values_of("ps", "bigint")}
+        SELECT lot FROM inputs WHERE {scope.member("position", "ps", "bigint")}
+        UNION SELECT lot FROM lots WHERE {scope.member("position", "ps", "bigint")}
         """
         flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.array(sorted(fpos))})}
     return flots, fpos
@@ -148,7 +148,7 @@ def _with_event_ids(conn: Connection, scope: Scope, findings: Iterable[Finding])
     wanted = sorted({p for f in found for p in f.events})
     if not wanted:
         return found
-    sql = f"SELECT position, event_id FROM events WHERE position IN {scope.values_of('ps', 'bigint')}"
+    sql = f"SELECT position, event_id FROM events WHERE {scope.member('position', 'ps', 'bigint')}"
     ids = {int(p): e for p, e in conn.execute(sa.text(sql), {"ps": scope.array(wanted)})}
     out = []
     for f in found:

@@ -103,30 +103,34 @@ class Scope:
             return ""
         return " AND (" + " OR ".join(f"{c} = :ent" for c in cols) + ")"
 
-    def lot_set(self) -> str:
-        if self.dialect == "postgresql":
-            return "(SELECT unnest(CAST(:flots AS text[])))"
-        return "(SELECT value FROM json_each(:flots))"
+    def member(self, col: str, param: str, kind: str = "text") -> str:
+        """``col`` is an element of the array bound to ``param`` (see :meth:`array`).
 
-    def pos_set(self) -> str:
+        PostgreSQL gets ``= ANY(array)``, which it answers with index scans for a short array (an
+        ``IN (SELECT unnest(...))`` is planned as a hash join over the whole table)."""
         if self.dialect == "postgresql":
-            return "(SELECT unnest(CAST(:fpos AS bigint[])))"
-        return "(SELECT value FROM json_each(:fpos))"
+            return f"{col} = ANY(CAST(:{param} AS {kind}[]))"
+        return f"{col} IN (SELECT value FROM json_each(:{param}))"
 
     def focus(self, lots: Sequence[str] = (), positions: Sequence[str] = ()) -> str:
         """``AND`` clause keeping rows where a lot column is a focus lot or a position column a focus
-        position (nothing when the run is not focused)."""
+        position (nothing when the run is not focused).
+
+        A rule anchors its focus on one side only: rules about a lot on the lot (the focus lots hold
+        every lot of every event that touches a traced lot or position), rules about an event on its
+        position (the focus positions hold every event creating or drawing a traced lot). An OR across
+        two tables would defeat the indexes."""
         if not self.focused:
             return ""
         terms = []
         if self.focus_lots:
-            terms += [f"{c} IN {self.lot_set()}" for c in lots]
+            terms += [self.member(c, "flots") for c in lots]
         if self.focus_positions:
-            terms += [f"{c} IN {self.pos_set()}" for c in positions]
+            terms += [self.member(c, "fpos", "bigint") for c in positions]
         return " AND (" + " OR ".join(terms) + ")" if terms else " AND 1 = 0"
 
     def array(self, values: Iterable[Any]) -> Any:
-        """A bind value for :meth:`values_of`."""
+        """A bind value for :meth:`member` and :meth:`values_of`."""
         return self._array(list(values))
 
     def values_of(self, param: str, kind: str = "text") -> str:
@@ -156,9 +160,9 @@ def event_lots(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict
     if not wanted:
         return {}
     sql = f"""
-        SELECT position, lot FROM inputs WHERE position IN {scope.values_of("ps", "bigint")}
+        SELECT position, lot FROM inputs WHERE {scope.member("position", "ps", "bigint")}
         UNION ALL
-        SELECT position, lot FROM lots WHERE position IN {scope.values_of("ps", "bigint")}
+        SELECT position, lot FROM lots WHERE {scope.member("position", "ps", "bigint")}
     """
     for pos, lot in conn.execute(sa.text(sql), {"ps": scope.array(wanted)}):
         out[int(pos)].add(lot)
