@@ -171,12 +171,23 @@ class Economy:
 
     @staticmethod
     def batches(lots: Sequence[Lot], sizes: Sequence[int], rng: random.Random) -> list[list[Lot]]:
+        """Consecutive runs of ``lots``, each of a size drawn from ``sizes``.
+
+        A run lighter than :data:`SPLIT_MIN_G` joins a neighbour: left alone, the kilogram remnants
+        of recycling would go round the chain again and again, shrinking to grams.
+        """
         out: list[list[Lot]] = []
         i = 0
         while i < len(lots):
             k = rng.choice(sizes)
-            out.append(list(lots[i : i + k]))
+            run = list(lots[i : i + k])
             i += k
+            if out and sum(lot.mass_g for lot in run) < SPLIT_MIN_G:
+                out[-1].extend(run)
+            else:
+                out.append(run)
+        if len(out) > 1 and sum(lot.mass_g for lot in out[0]) < SPLIT_MIN_G:
+            out[1][:0] = out.pop(0)
         return out
 
     # -- phases -----------------------------------------------------------------------------------
