@@ -57,7 +57,9 @@ def pct(x: float) -> str:
         return f"{x:.0%}"
     if abs(x) >= 0.001:
         return f"{x:.1%}"
-    return f"{x * 100:.2g}%"
+    if abs(x) >= 0.00001:
+        return f"{x:.3%}"
+    return "<0.001%" if x > 0 else "-<0.001%"
 
 
 def _node_data(n: Node) -> dict[str, Any]:
@@ -70,9 +72,13 @@ def _node_data(n: Node) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _origin_title(kind: str, oid: str) -> str:
-    return {"mine": f"MINE {oid}", "import": f"IMPORT {oid}", "scrap": "SCRAP INTAKE",
-            "unexplained": "UNEXPLAINED"}[kind]  # fmt: skip
+def _origin_title(n: Node) -> str:
+    assert n.origin is not None
+    kind, oid = n.origin
+    if kind == "import":
+        country = n.created_by.extra.get("country") if n.created_by else None
+        return f"IMPORT {oid}" + (f" · {country}" if country else "")
+    return {"mine": f"MINE {oid}", "scrap": "SCRAP INTAKE", "unexplained": "UNEXPLAINED"}[kind]
 
 
 def as_graph(result: BackTrace | ForwardTrace) -> nx.DiGraph:
@@ -92,13 +98,13 @@ def _back_graph(t: BackTrace) -> nx.DiGraph:
         elif n.origin is not None:
             kind = n.origin[0]
             data["origin_kind"], data["origin_id"] = n.origin
-            lines.append(_origin_title(*n.origin))
+            lines.append(_origin_title(n))
         elif n.plant is not None:
             kind = "separated"
         else:
             kind = "lot"
         lines.append(n.lot)
-        lines.append(f"{n.form or '?'} · {kg(n.mass_kg)}")
+        lines.append(f"{n.form} · {kg(n.mass_kg)}" if n.created_by else "no creating event")
         if n.plant is not None:
             data["plant"] = n.plant
             lines.append(f"separated at {n.plant}")
@@ -128,7 +134,7 @@ def _forward_graph(t: ForwardTrace) -> nx.DiGraph:
         if n.remaining_kg:
             lines.append(f"held: {kg(n.remaining_kg)}")
         if n.lot != t.lot:
-            lines.append(f"{pct(n.share)} from {t.lot}")
+            lines.append(f"{pct(n.share)} from the start lot")
         g.add_node(n.lot, kind=kind, label="\n".join(lines), layer=n.depth,
                    weight=(n.reo_from_start_kg or 0.0) / total, **data)  # fmt: skip
     for e in t.edges:

@@ -24,7 +24,10 @@ from reetrace.trace.graph import COLOURS, KIND_TITLES, as_graph, kg, pct
 from reetrace.trace.result import BackTrace, ForwardTrace
 
 MAX_NODES = 60
-MAX_LAYERS = 16
+MAX_LAYERS = 10
+#: Inches above the graph (title) and below it (legend, footnote).
+HEAD = 1.0
+FOOT = 0.8
 
 
 def _keep(g: nx.DiGraph, root: str, back: bool, max_nodes: int, max_layers: int) -> list[str]:
@@ -94,18 +97,23 @@ def render_picture(
     # order just computed. Reversed so that the first of a column is drawn at the top.
     raw = nx.multipartite_layout(g, subset_key={c: layers[c][::-1] for c in sorted(layers)}, align="vertical")
 
+    # Work in inches: a column as wide as the longest label (7.5 pt text is ~0.065 in a character)
+    # plus room for the edge labels, a row as tall as the tallest label.
+    labels = [str(g.nodes[n].get("label", n)).split("\n") for n in g]
+    colw = max(2.2, 0.065 * max(len(line) for lines in labels for line in lines) + 1.1)
+    rowh = 0.16 * max(len(lines) for lines in labels) + 0.45
     ncols = len(layers)
     nrows = max(len(v) for v in layers.values())
-    width = min(max(3.0 * ncols, 7.0), 60.0)
-    height = min(max(1.25 * nrows + 2.2, 4.5), 60.0)
-    # multipartite_layout spreads over [-1, 1]; stretch to inches so text sizes are comparable.
+    width = min(ncols * colw, 80.0)
+    height = min(nrows * rowh, 80.0) + HEAD + FOOT
+    # multipartite_layout spreads the columns over [-1, 1]: stretch that to the grid in inches.
     xs = [p[0] for p in raw.values()]
     ys = [p[1] for p in raw.values()]
     xspan = (max(xs) - min(xs)) or 1.0
     yspan = (max(ys) - min(ys)) or 1.0
     pos = {
-        n: ((p[0] - min(xs)) / xspan * (width - 2.6) if ncols > 1 else width / 2 - 1.3,
-            (p[1] - min(ys)) / yspan * (height - 2.8) if nrows > 1 else (height - 2.8) / 2)
+        n: (colw / 2 + (p[0] - min(xs)) / xspan * (width - colw),
+            FOOT + rowh / 2 + (p[1] - min(ys)) / yspan * (height - HEAD - FOOT - rowh))
         for n, p in raw.items()
     }  # fmt: skip
 
@@ -114,9 +122,11 @@ def render_picture(
     with mpl.rc_context({"svg.hashsalt": "reetrace", "svg.fonttype": "none", "font.size": 7.5}):
         fig = Figure(figsize=(width, height))
         canvas = FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
+        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))  # data units are inches
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
         _draw(canvas, ax, g, pos, hidden, result, len(full), len(g))
-        kw: dict[str, Any] = {"format": fmt, "bbox_inches": "tight", "pad_inches": 0.25}
+        kw: dict[str, Any] = {"format": fmt, "bbox_inches": "tight", "pad_inches": 0.2}
         kw["metadata"] = {"Date": None} if fmt == "svg" else {"Software": "reetrace"}
         if fmt == "png":
             kw["dpi"] = 150 if width * height < 400 else 90
@@ -134,10 +144,7 @@ def _draw(
     shown: int,
 ) -> None:
     ax.set_axis_off()
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.2, max(xs) + 1.2)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    width, height = ax.get_xlim()[1], ax.get_ylim()[1]
 
     boxes = {}
     for n, attrs in g.nodes(data=True):
@@ -153,7 +160,6 @@ def _draw(
                   "ec": "#7a1f1f" if kind == "unexplained" else "#333333",
                   "lw": 2.2 if root or kind == "unexplained" else 0.8},
         )  # fmt: skip
-    fig = canvas.figure
     # Measure the drawn boxes, so that arrows end at a box's edge and not under it.
     canvas.draw()  # type: ignore[no-untyped-call]
     renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
@@ -185,12 +191,12 @@ def _draw(
 
     kinds = [k for k in KIND_TITLES if any(a == k for _n, a in g.nodes(data="kind"))]
     handles = [Patch(fc=COLOURS[k], ec="#333333", label=KIND_TITLES[k]) for k in kinds]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / width, 0.25 / height),
               ncol=min(len(handles), 6), frameon=False, fontsize=7.5)  # fmt: skip
-    ax.set_title(_title(result), fontsize=10, loc="left")
+    ax.text(0.1, height - 0.15, _title(result), fontsize=10, ha="left", va="top")
     foot = _footnote(result, total_nodes, shown)
     if foot:
-        fig.text(0.01, 0.005, foot, fontsize=6.5, color="#555555", ha="left", va="bottom")
+        ax.text(0.1, 0.1, foot, fontsize=6.5, color="#555555", ha="left", va="bottom")
 
 
 def _title(result: BackTrace | ForwardTrace) -> str:

@@ -38,16 +38,18 @@ _N_EL = len(ELEMENTS)
 _NODE_COLS = f"""
     l.position, l.product, l.form, l.mass_kg, l.reo_kg, {_ELS},
     e.type, e.site, e.process, e.enterprise, e.event_id, e.counterparty,
-    CASE WHEN e.type = 'import' THEN g.body END, NULL"""
+    CASE WHEN e.type = 'import' THEN (SELECT g.body FROM log g WHERE g.position = e.position) END,
+    NULL"""
+# The log body (an import's origin) is read by a subquery that runs for import rows only: a join
+# would look up, and fetch, the log record of every lot.
 _NODE_JOINS = """
     LEFT JOIN effective_lots l ON l.lot = a.lot
-    LEFT JOIN events e ON e.position = l.position
-    LEFT JOIN log g ON g.position = e.position AND e.type = 'import'"""
+    LEFT JOIN events e ON e.position = l.position"""
 _EDGE_COLS = f"""
     d.position, NULL, NULL, d.mass_kg, NULL, {_NULL_ELS},
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, d.src"""
 
-ANCESTRY_SQL = f"""
+_ANCESTORS_CTE = """
 WITH RECURSIVE anc(lot, stop) AS (
     SELECT CAST(:lot AS VARCHAR(130)), 0
     UNION
@@ -59,7 +61,9 @@ WITH RECURSIVE anc(lot, stop) AS (
     JOIN effective_edges d ON d.dst = a.lot
     JOIN events e ON e.position = d.position
     WHERE a.stop = 0
-)
+)"""
+
+ANCESTRY_SQL = f"""{_ANCESTORS_CTE}
 SELECT 0, a.lot, a.stop, {_NODE_COLS}
 FROM anc a {_NODE_JOINS}
 UNION ALL
@@ -67,6 +71,9 @@ SELECT 1, d.dst, NULL, {_EDGE_COLS}
 FROM (SELECT DISTINCT lot FROM anc WHERE stop = 0) a
 JOIN effective_edges d ON d.dst = a.lot
 """
+
+#: The same walk (stopping at scrap intakes) returning only the lots: a benchmark reference.
+STOPPED_ANCESTORS_SQL = f"{_ANCESTORS_CTE}\nSELECT DISTINCT lot FROM anc\n"
 
 #: The bare ancestor walk, without stops or joins: the reference the benchmark compares with.
 BARE_ANCESTORS_SQL = """
@@ -105,11 +112,11 @@ FROM inn d
 UNION ALL
 SELECT 2, i.lot, NULL, i.position, NULL, NULL, i.mass_kg, NULL, {_NULL_ELS},
        e.type, e.site, e.process, e.enterprise, e.event_id, e.counterparty,
-       CASE WHEN e.type = 'export' THEN g.body END, NULL
+       CASE WHEN e.type = 'export' THEN (SELECT g.body FROM log g WHERE g.position = e.position) END,
+       NULL
 FROM des a
 JOIN effective_inputs i ON i.lot = a.lot
 JOIN events e ON e.position = i.position
-LEFT JOIN log g ON g.position = e.position AND e.type = 'export'
 WHERE e.type <> 'receive'
 """
 
@@ -130,7 +137,7 @@ UNION ALL SELECT 1 FROM inputs WHERE lot = :lot
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventInfo:
     """The event that created a lot (or drew from one)."""
 
@@ -217,32 +224,35 @@ def _record_extra(body: Any, key: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
+_B = 8 + _N_EL  # first event column
+
+
 def _event(row: Any, extra_key: str) -> EventInfo | None:
-    if row[8 + _N_EL] is None:
+    b = _B
+    if row[b] is None:
         return None
-    b = 8 + _N_EL
+    body = row[b + 6]
     return EventInfo(
-        position=int(row[3]), type=row[b], site=row[b + 1], process=row[b + 2],
-        enterprise=row[b + 3], event_id=row[b + 4], counterparty=row[b + 5],
-        extra=_record_extra(row[b + 6], extra_key),
-    )  # fmt: skip
+        int(row[3]),
+        row[b],
+        row[b + 4],
+        row[b + 3],
+        row[b + 1],
+        row[b + 2],
+        row[b + 5],
+        _record_extra(body, extra_key) if body is not None else {},
+    )
 
 
 def _lot(row: Any, *, backward: bool) -> Lot:
-    lot = Lot(key=row[1])
-    if backward:
-        lot.scrap_intake = bool(row[2])
-    else:
-        lot.descendant = bool(row[2])
     if row[3] is None:
-        return lot
-    lot.created = _event(row, "origin")
-    lot.product, lot.form = row[4], row[5]
-    lot.mass_kg, lot.reo_kg = float(row[6]), float(row[7])
-    els = row[8 : 8 + _N_EL]
-    if els[0] is not None:
-        lot.elements = tuple(float(x or 0.0) for x in els)
-    return lot
+        return Lot(row[1], scrap_intake=backward and bool(row[2]), descendant=backward or bool(row[2]))
+    els = row[8:_B]
+    return Lot(
+        row[1], _event(row, "origin" if backward else "destination"), row[4], row[5],
+        float(row[6]), float(row[7]), tuple(els) if els[0] is not None else None,
+        backward and bool(row[2]), backward or bool(row[2]),
+    )  # fmt: skip
 
 
 def _merge(lots: dict[str, Lot], lot: Lot) -> None:

@@ -1,0 +1,205 @@
+"""Trace benchmark: trace random magnet lots of a generated national dataset back to their origins,
+next to the bare recursive ancestor query on the same lots in the same run, at two store sizes.
+
+    .venv/bin/python scripts/bench_trace.py                       # scales 270 and 1080 (~1M, ~4M edges)
+    .venv/bin/python scripts/bench_trace.py --scales 20 --lots 50 # a quick look
+    .venv/bin/python scripts/bench_trace.py --json
+
+For each scale: the dataset is generated into ``--dir``/s<scale> (kept and reused: the generator gives
+the same bytes for the same arguments), loaded into a fresh PostgreSQL database (reused if it is
+already loaded, dropped with ``--drop``), statistics refreshed with ``ANALYZE``, and ``--lots`` magnet
+lots picked at random (fixed seed). Each lot is timed with the bare query and with ``trace_back``
+(no audit findings: those are the audit's cost, benchmarked by ``bench_audit.py``), alternating, on
+one warm connection, after one untimed warm-up pass over the lots.
+
+* **bare** — ``WITH RECURSIVE`` over ``effective_edges`` returning every ancestor lot
+  (:data:`reetrace.trace.select.BARE_ANCESTORS_SQL`). In generated data a magnet's full ancestry runs
+  through recycled scrap into the ancestries of the magnets that scrap came from, and is far larger
+  than its trace, which stops at scrap intakes; so also:
+* **bare stopped** — the same walk with the trace's stop at scrap intakes, returning only the lots
+  (:data:`reetrace.trace.select.STOPPED_ANCESTORS_SQL`): the least *this* trace must do. The ratio is
+  taken against it.
+* **trace** — ``trace_back``: the subgraph query (lots, creating events, edges, scrap stops), origins,
+  REO and element shares, plants, and the result objects.
+
+Loading: ``submit`` (what ``reetrace load`` does) re-checks the cycle rule over the whole store for
+every submission, which at a million edges costs seconds per file, so this script writes the same
+log records and derived rows through the store's own appender and :func:`reetrace.derive.event_rows`,
+without the cross-record checks (the generator's data passes them by construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import sqlalchemy as sa
+
+from reetrace.derive import event_rows, submission_row
+from reetrace.generate import generate
+from reetrace.ingest import detect_format, open_source, read_events
+from reetrace.registry import load, parse_registry
+from reetrace.store import Store, open_store
+from reetrace.store.chain import canonical, digest
+from reetrace.store.schema import edges, events, inputs, lots, retractions, submissions
+from reetrace.submission import Period
+from reetrace.trace import trace_back
+from reetrace.trace.select import BARE_ANCESTORS_SQL, STOPPED_ANCESTORS_SQL
+
+ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def bulk_load(store: Store, directory: Path) -> int:
+    """Registry, then every submission of the manifest, in order; returns the events written."""
+    load(store, parse_registry(str(directory / "registry.json")))
+    ids: dict[tuple[str, str], int] = {}
+    n = 0
+    for entry in orjson.loads((directory / "manifest.json").read_bytes()):
+        path = str(directory / entry["file"])
+        per = Period.parse(entry["period"])
+        received = datetime.fromisoformat(entry["received_at"])
+        envelope = {
+            "enterprise": entry["enterprise"], "period": str(per), "received_at": received.isoformat(),
+            "received_at_given": True, "deadline": per.deadline().isoformat(),
+            "late": received > per.deadline(), "source": path, "digest": "bench",
+        }  # fmt: skip
+        with store.appending() as app, open_source(path) as raw:
+            env = app.append("submission", canonical(envelope))
+            app.add(submissions, submission_row(env, envelope))
+            for rec in read_events(raw, detect_format(path, None), path):
+                ev = rec.event
+                if ev is None:
+                    raise SystemExit(f"{path}:{rec.line}: {rec.problems}")
+                record = canonical(ev.canonical())
+                pos = app.append("event", record, line=rec.line, submission=env)
+                ev_row, lot_rows, in_rows, edge_rows = event_rows(pos, env, rec.line, ev, digest(record))
+                app.add(events, ev_row)
+                app.extend(lots, lot_rows)
+                app.extend(inputs, in_rows)
+                app.extend(edges, edge_rows)
+                if ev.retracts is not None:
+                    app.add(retractions, (pos, ids[(ev.enterprise, ev.retracts)]))
+                ids[(ev.enterprise, ev.event_id)] = pos
+                n += 1
+                if n % 5000 == 0:
+                    app.flush()
+    return n
+
+
+def database(scale: float, drop: bool) -> str:
+    name = f"reetrace_bench_trace_s{scale:g}".replace(".", "_")
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and drop:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def prepare(scale: float, root: Path, drop: bool) -> Store:
+    directory = root / f"s{scale:g}"
+    if not (directory / "manifest.json").exists():
+        t = time.perf_counter()
+        s = generate(directory, scale=scale, seed=1)
+        print(f"  generated {s.events:,} events, {s.edges:,} edges in {time.perf_counter() - t:.0f} s",
+              file=sys.stderr)  # fmt: skip
+    store = open_store(database(scale, drop))
+    with store.reading() as conn:
+        loaded = conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
+    if not loaded:
+        t = time.perf_counter()
+        n = bulk_load(store, directory)
+        print(f"  loaded {n:,} events in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    return store
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def measure(store: Store, n_lots: int, seed: int) -> dict[str, Any]:
+    queries = {"bare": sa.text(BARE_ANCESTORS_SQL), "stopped": sa.text(STOPPED_ANCESTORS_SQL)}
+    with store.reading() as conn:
+        n_edges = conn.execute(sa.text("SELECT count(*) FROM edges")).scalar_one()
+        magnets = [r[0] for r in conn.execute(
+            sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY lot"))]  # fmt: skip
+        picked = random.Random(seed).sample(magnets, min(n_lots, len(magnets)))
+        for lot in picked:  # warm-up: caches, plans, imports
+            for q in queries.values():
+                conn.execute(q, {"lot": lot}).fetchall()
+            trace_back(conn, lot)
+        times: dict[str, list[float]] = {"bare": [], "stopped": [], "trace": []}
+        sizes: dict[str, list[int]] = {"bare": [], "stopped": [], "trace": []}
+        for lot in picked:
+            for name, q in queries.items():
+                t0 = time.perf_counter()
+                rows = conn.execute(q, {"lot": lot}).fetchall()
+                times[name].append((time.perf_counter() - t0) * 1000)
+                sizes[name].append(len(rows))
+            t0 = time.perf_counter()
+            result = trace_back(conn, lot)
+            times["trace"].append((time.perf_counter() - t0) * 1000)
+            sizes["trace"].append(len(result.nodes))
+    out: dict[str, Any] = {"edges": n_edges, "magnet_lots": len(magnets), "lots_traced": len(picked)}
+    for name in times:
+        out[f"{name}_lots_p50"] = statistics.median(sizes[name])
+        out[f"{name}_lots_max"] = max(sizes[name])
+        out[f"{name}_p50_ms"] = round(pct(times[name], 50), 3)
+        out[f"{name}_p95_ms"] = round(pct(times[name], 95), 3)
+    for p in ("p50", "p95"):
+        out[f"ratio_{p}"] = round(out[f"trace_{p}_ms"] / out[f"stopped_{p}_ms"], 2)
+        out[f"ratio_full_{p}"] = round(out[f"trace_{p}_ms"] / out[f"bare_{p}_ms"], 2)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scales", default="270,1080", help="generator scales (default: ~1M and ~4M edges)")
+    ap.add_argument("--lots", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dir", type=Path, default=Path("bench-data/trace"))
+    ap.add_argument("--drop", action="store_true", help="reload even when the database is loaded")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for scale in (float(s) for s in args.scales.split(",")):
+        print(f"scale {scale:g}", file=sys.stderr)
+        store = prepare(scale, args.dir, args.drop)
+        try:
+            rows.append({"scale": scale, **measure(store, args.lots, args.seed)})
+        finally:
+            store.dispose()
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    head = ("scale", "edges", "lots: full/stopped/trace p50", "bare p50/p95", "bare stopped p50/p95",
+            "trace p50/p95", "trace/stopped p50, p95")  # fmt: skip
+    print(" | ".join(head))
+    for r in rows:
+        print(" | ".join([
+            f"{r['scale']:g}", f"{r['edges']:,}",
+            f"{r['bare_lots_p50']:g}/{r['stopped_lots_p50']:g}/{r['trace_lots_p50']:g}",
+            f"{r['bare_p50_ms']:.2f}/{r['bare_p95_ms']:.2f} ms",
+            f"{r['stopped_p50_ms']:.2f}/{r['stopped_p95_ms']:.2f} ms",
+            f"{r['trace_p50_ms']:.2f}/{r['trace_p95_ms']:.2f} ms",
+            f"{r['ratio_p50']:.2f}x, {r['ratio_p95']:.2f}x",
+        ]))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
