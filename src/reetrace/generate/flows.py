@@ -187,7 +187,8 @@ class Economy:
             else:
                 out.append(run)
         if len(out) > 1 and sum(lot.mass_g for lot in out[0]) < SPLIT_MIN_G:
-            out[1][:0] = out.pop(0)
+            first = out.pop(0)
+            out[0][:0] = first
         return out
 
     # -- phases -----------------------------------------------------------------------------------
