@@ -146,7 +146,7 @@ def verify(
         with conn.begin():
             cursors = {t.name: _TableCursor(conn, t) for t in _DERIVED}
             try:
-                count, position, head = _walk(conn, conn, cursors, against, progress)
+                position, head = _walk(conn, cursors, against, progress)
                 for name, cur in cursors.items():
                     extra = cur.leftover()
                     if extra is not None:
@@ -166,19 +166,19 @@ def verify(
                 "history was removed",
             )
         checkpoint_ok = True
-    return VerifyResult(count, Checkpoint(position, head.hex()), checkpoint_ok)
+    return VerifyResult(position, Checkpoint(position, head.hex()), checkpoint_ok)
 
 
 def _walk(
     conn: Connection,
-    lookups: Connection,
     cursors: dict[str, _TableCursor],
     against: Checkpoint | None,
     progress: Callable[[int], None] | None,
-) -> tuple[int, int, bytes]:
+) -> tuple[int, bytes]:
+    """Walk the log in order; return the last position and its link."""
     q = sa.select(log.c.position, log.c.kind, log.c.body, log.c.hash).order_by(log.c.position)
     with conn.execution_options(stream_results=True, yield_per=5000).execute(q) as rows:
-        return _walk_rows(rows, lookups, cursors, against, progress)
+        return _walk_rows(rows, conn, cursors, against, progress)
 
 
 def _walk_rows(
@@ -187,7 +187,7 @@ def _walk_rows(
     cursors: dict[str, _TableCursor],
     against: Checkpoint | None,
     progress: Callable[[int], None] | None,
-) -> tuple[int, int, bytes]:
+) -> tuple[int, bytes]:
     prev = chain.GENESIS
     expected_pos = 0
     for pos, kind, body, stored in rows:
@@ -214,7 +214,7 @@ def _walk_rows(
                 raise VerificationFailed(pos, reason)
         if progress is not None:
             progress(1)
-    return expected_pos, expected_pos, prev
+    return expected_pos, prev
 
 
 def _expected_rows(lookups: Connection, frame: dict[str, Any]) -> dict[str, list[Row]]:
