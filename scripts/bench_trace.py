@@ -10,7 +10,7 @@ the same bytes for the same arguments), loaded into a fresh PostgreSQL database 
 already loaded, dropped with ``--drop``), statistics refreshed with ``ANALYZE``, and ``--lots`` magnet
 lots picked at random (fixed seed). Each lot is timed with the bare query and with ``trace_back``
 (no audit findings: those are the audit's cost, benchmarked by ``bench_audit.py``), alternating, on
-one warm connection, after one untimed warm-up pass over the lots.
+one warm connection, after one untimed warm-up pass over the lots (trace and the stopped walk).
 
 * **bare** — ``WITH RECURSIVE`` over ``effective_edges`` returning every ancestor lot
   (:data:`reetrace.trace.select.BARE_ANCESTORS_SQL`). In generated data a magnet's full ancestry runs
@@ -138,9 +138,8 @@ def measure(store: Store, n_lots: int, seed: int) -> dict[str, Any]:
         magnets = [r[0] for r in conn.execute(
             sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY lot"))]  # fmt: skip
         picked = random.Random(seed).sample(magnets, min(n_lots, len(magnets)))
-        for lot in picked:  # warm-up: caches, plans, imports
-            for q in queries.values():
-                conn.execute(q, {"lot": lot}).fetchall()
+        for lot in picked:  # warm-up: caches, plans, imports (the full walk is too slow to repeat)
+            conn.execute(queries["stopped"], {"lot": lot}).fetchall()
             trace_back(conn, lot)
         times: dict[str, list[float]] = {"bare": [], "stopped": [], "trace": []}
         sizes: dict[str, list[int]] = {"bare": [], "stopped": [], "trace": []}

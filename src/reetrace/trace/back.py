@@ -32,13 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from sqlalchemy.engine import Connection
 
 from reetrace.elements import ELEMENTS
 from reetrace.errors import ReetraceError
 from reetrace.trace import select
 from reetrace.trace.flows import EventFlow, event_flows
+from reetrace.trace.order import topological
 from reetrace.trace.result import BackTrace, Edge, Node, Origin, Plant, element_dict
 from reetrace.trace.select import EventInfo, Lot, Subgraph, ancestry, mentioned
 
@@ -149,13 +149,7 @@ def _stop_at_origins(conn: Connection, sub: Subgraph) -> _Walk:
                 todo.append(src)
 
     edges = [e for e in sub.edges if e.dst in keep and e.dst not in origin_of]
-    graph = nx.DiGraph()
-    graph.add_node(sub.root)
-    graph.add_edges_from((e.src, e.dst) for e in edges)
-    try:
-        order = list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        raise ReetraceError(f"the lot graph has a cycle: {nx.find_cycle(graph)}") from None
+    order = topological([sub.root], [(e.src, e.dst) for e in edges])
     order.reverse()
 
     root = lots[sub.root]
@@ -261,7 +255,7 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
             origin=(org[0], org[1]) if org else None, plant=plant_of.get(key),
             estimated=pos is not None and (
                 (pos in flows and flows[pos].estimated) or pos in walk.el_estimated),
-            findings=_touching(findings, key, pos),
+            findings=_touching(findings, key, pos) if findings else [],
         ))  # fmt: skip
 
     edges: list[Edge] = []

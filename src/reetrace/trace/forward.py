@@ -25,12 +25,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import networkx as nx
 from sqlalchemy.engine import Connection
 
-from reetrace.errors import ReetraceError
 from reetrace.trace.back import FindingsFor, LotNotFound, check_ref
 from reetrace.trace.flows import EventFlow, event_flows
+from reetrace.trace.order import topological
 from reetrace.trace.result import Edge, Ending, ForwardTrace, Node
 from reetrace.trace.select import Draw, EventInfo, Subgraph, descendants, mentioned
 
@@ -57,13 +56,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
         events[e.position] = created
     flows = event_flows(conn, sub.edges, lots, events, ())
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(des)
-    graph.add_edges_from((e.src, e.dst) for e in sub.edges if lots[e.src].descendant)
-    try:
-        order = list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        raise ReetraceError(f"the lot graph has a cycle: {nx.find_cycle(graph)}") from None
+    order = topological(des, [(e.src, e.dst) for e in sub.edges if lots[e.src].descendant])
 
     notes: list[str] = []
     estimated = not start.known

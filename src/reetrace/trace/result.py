@@ -42,7 +42,7 @@ def element_dict(values: tuple[float, ...] | None) -> dict[str, float] | None:
     return {el: round(v, 6) for el, v in zip(ELEMENTS, values, strict=True) if v > 0}
 
 
-@dataclass
+@dataclass(slots=True)
 class Origin:
     """Where some of a lot's REO began: a mine, an import entry, a scrap intake, or unexplained."""
 
@@ -65,7 +65,7 @@ class Origin:
         }  # fmt: skip
 
 
-@dataclass
+@dataclass(slots=True)
 class Plant:
     """A separation plant on the paths, and the share of the lot's REO that passed through it."""
 
@@ -79,7 +79,7 @@ class Plant:
                 "lots": self.lots}  # fmt: skip
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """A lot of the traced subgraph."""
 
@@ -127,7 +127,7 @@ class Node:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     src: str
     dst: str
@@ -193,7 +193,7 @@ class BackTrace:
         }  # fmt: skip
 
 
-@dataclass
+@dataclass(slots=True)
 class Ending:
     """Where some of the start lot's REO is now."""
 

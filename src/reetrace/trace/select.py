@@ -268,7 +268,7 @@ def ancestry(conn: Connection, lot: str) -> Subgraph:
     """The lot, every ancestor up to the origins (and scrap intakes), and the edges between them."""
     lots: dict[str, Lot] = {}
     edges: list[Edge] = []
-    for row in conn.execute(sa.text(ANCESTRY_SQL), {"lot": lot}):
+    for row in conn.execute(sa.text(ANCESTRY_SQL), {"lot": lot}).fetchall():
         if row[0] == 0:
             _merge(lots, _lot(row, backward=True))
         else:
@@ -281,7 +281,7 @@ def descendants(conn: Connection, lot: str) -> Subgraph:
     lots: dict[str, Lot] = {}
     edges: list[Edge] = []
     draws: list[Draw] = []
-    for row in conn.execute(sa.text(DESCENDANTS_SQL), {"lot": lot}):
+    for row in conn.execute(sa.text(DESCENDANTS_SQL), {"lot": lot}).fetchall():
         kind = row[0]
         if kind == 0:
             _merge(lots, _lot(row, backward=False))
