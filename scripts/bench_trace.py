@@ -22,6 +22,10 @@ one warm connection, after one untimed warm-up pass over the lots (trace and the
 * **trace** — ``trace_back``: the subgraph query (lots, creating events, edges, scrap stops), origins,
   REO and element shares, plants, and the result objects.
 
+``--shapes`` instead times two synthetic extremes on a fresh store (``--db``, default a temporary
+SQLite file): a lot with ``--wide`` ancestors (mines blended in batches of 10,000, the most one event
+may draw, then the batches blended) and a chain ``--deep`` hops long.
+
 Loading: ``submit`` (what ``reetrace load`` does) re-checks the cycle rule over the whole store for
 every submission, which at a million edges costs seconds per file, so this script writes the same
 log records and derived rows through the store's own appender and :func:`reetrace.derive.event_rows`,
@@ -165,6 +169,68 @@ def measure(store: Store, n_lots: int, seed: int) -> dict[str, Any]:
     return out
 
 
+SHAPES_REGISTRY = {
+    "enterprises": [{"code": "M", "name": "Mine", "roles": ["mining"], "approved": True}],
+    "sites": [{"code": "M-S", "enterprise": "M", "kind": "mine", "licence": "L1"}],
+}
+
+
+def _events_file(path: Path, events: list[dict[str, Any]]) -> str:
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return str(path)
+
+
+def shapes(url: str, wide: int, deep: int) -> dict[str, Any]:
+    """Build a ``wide``-ancestor lot and a ``deep``-hop chain, and time their traces."""
+    import tempfile
+
+    from reetrace.models import Registry
+    from reetrace.submission import submit
+
+    store = open_store(url)
+    load(store, Registry.model_validate(SHAPES_REGISTRY))
+    tmp = Path(tempfile.mkdtemp())
+    at = "2025-03-02T10:00:00+08:00"
+
+    def ev(i: str, type_: str, **kw: Any) -> dict[str, Any]:
+        return {"event_id": i, "type": type_, "enterprise": "M", "site": "M-S", "occurred_at": at, **kw}
+
+    def line(lot: str, kg: float) -> dict[str, Any]:
+        return {"lot": lot, "product": "ore", "form": "ore", "mass_kg": kg, "reo_pct": 5}
+
+    evs = [ev(f"x{i}", "extract", outputs=[line(f"O{i}", 1000)]) for i in range(wide)]
+    batches = [list(range(b, min(b + 10_000, wide))) for b in range(0, wide, 10_000)]
+    for b, ids in enumerate(batches):
+        evs.append(ev(f"b{b}", "process", process="beneficiation",
+                      inputs=[{"lot": f"O{i}", "mass_kg": 1000} for i in ids],
+                      outputs=[line(f"B{b}", 1000.0 * len(ids))]))  # fmt: skip
+    evs.append(ev("wide", "process", process="beneficiation",
+                  inputs=[{"lot": f"B{b}", "mass_kg": 1000.0 * len(ids)} for b, ids in enumerate(batches)],
+                  outputs=[line("WIDE", 1000.0 * wide)]))  # fmt: skip
+    evs.append(ev("d0", "extract", outputs=[line("D0", 1000)]))
+    for i in range(1, deep + 1):
+        evs.append(ev(f"d{i}", "process", process="beneficiation",
+                      inputs=[{"lot": f"D{i - 1}", "mass_kg": 1000}], outputs=[line(f"D{i}", 1000)]))  # fmt: skip
+    t = time.perf_counter()
+    submit(store, _events_file(tmp / "m.jsonl", evs), enterprise="M", period="2025-03",
+           received_at=datetime.fromisoformat("2025-04-01T10:00:00+08:00"))  # fmt: skip
+    print(f"  loaded {len(evs):,} events in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    out: dict[str, Any] = {"backend": store.dialect}
+    with store.reading() as conn:
+        for name, lot in (("wide", "M:WIDE"), ("deep", f"M:D{deep}")):
+            trace_back(conn, lot)
+            t0 = time.perf_counter()
+            rows = conn.execute(sa.text(BARE_ANCESTORS_SQL), {"lot": lot}).fetchall()
+            t1 = time.perf_counter()
+            result = trace_back(conn, lot)
+            t2 = time.perf_counter()
+            out[name] = {"lots": len(rows), "origins": len(result.origins[0].lots),
+                         "bare_ms": round((t1 - t0) * 1000, 1), "trace_ms": round((t2 - t1) * 1000, 1),
+                         "share": result.origins[0].share}  # fmt: skip
+    store.dispose()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", default="270,1080", help="generator scales (default: ~1M and ~4M edges)")
@@ -173,7 +239,17 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, default=Path("bench-data/trace"))
     ap.add_argument("--drop", action="store_true", help="reload even when the database is loaded")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--shapes", action="store_true", help="time a wide and a deep synthetic trace")
+    ap.add_argument("--wide", type=int, default=100_000)
+    ap.add_argument("--deep", type=int, default=1000)
+    ap.add_argument("--db", help="store for --shapes (default: a temporary SQLite file)")
     args = ap.parse_args()
+    if args.shapes:
+        import tempfile
+
+        url = args.db or f"sqlite:///{tempfile.mkdtemp()}/shapes.db"
+        print(orjson.dumps(shapes(url, args.wide, args.deep), option=orjson.OPT_INDENT_2).decode())
+        return 0
     rows = []
     for scale in (float(s) for s in args.scales.split(",")):
         print(f"scale {scale:g}", file=sys.stderr)
@@ -182,6 +258,7 @@ def main() -> int:
             rows.append({"scale": scale, **measure(store, args.lots, args.seed)})
         finally:
             store.dispose()
+        print(f"  {orjson.dumps(rows[-1]).decode()}", file=sys.stderr)
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0

@@ -329,3 +329,15 @@ def test_unknown_lot(store: Store, tmp_path: Path) -> None:
         back(store, "NOBODY:X")
     with pytest.raises(ValueError, match="ENT:LOT"):
         back(store, "justacode")
+
+
+def test_order_refuses_a_cycle() -> None:
+    from reetrace.errors import ReetraceError
+    from reetrace.trace.order import topological
+
+    pairs = [("A", "B"), ("B", "C"), ("A", "C")]
+    order = topological(["D"], pairs)
+    assert sorted(order) == ["A", "B", "C", "D"]
+    assert all(order.index(src) < order.index(dst) for src, dst in pairs)
+    with pytest.raises(ReetraceError, match="cycle"):
+        topological([], [("A", "B"), ("B", "C"), ("C", "A")])

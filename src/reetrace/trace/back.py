@@ -28,7 +28,7 @@ limit on deep chains), and origins with the same (kind, id) add up.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +243,7 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
 
     positions = {c.position for k in walk.order if (c := lots[k].created) is not None}
     findings = findings_for(conn, set(walk.order), positions) if findings_for is not None else []
+    touching = FindingIndex(findings)
     nodes: list[Node] = []
     for key in walk.order:
         lot = lots[key]
@@ -255,7 +256,7 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
             origin=(org[0], org[1]) if org else None, plant=plant_of.get(key),
             estimated=pos is not None and (
                 (pos in flows and flows[pos].estimated) or pos in walk.el_estimated),
-            findings=_touching(findings, key, pos) if findings else [],
+            findings=touching.of(key, (pos,) if pos is not None else ()),
         ))  # fmt: skip
 
     edges: list[Edge] = []
@@ -278,11 +279,27 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
     )  # fmt: skip
 
 
-def _touching(findings: list[dict[str, Any]], lot: str, position: int | None) -> list[dict[str, Any]]:
-    return [
-        f for f in findings
-        if lot in f.get("lots", ()) or (position is not None and position in f.get("events", ()))
-    ]  # fmt: skip
+class FindingIndex:
+    """Findings by the lots and event positions they name, so that hanging them on n nodes costs
+    O(n + findings), not O(n × findings)."""
+
+    def __init__(self, findings: list[dict[str, Any]]) -> None:
+        self.by_lot: dict[str, list[int]] = defaultdict(list)
+        self.by_pos: dict[int, list[int]] = defaultdict(list)
+        self.findings = findings
+        for i, f in enumerate(findings):
+            for lot in f.get("lots", ()):
+                self.by_lot[lot].append(i)
+            for pos in f.get("events", ()):
+                self.by_pos[pos].append(i)
+
+    def of(self, lot: str, positions: Iterable[int]) -> list[dict[str, Any]]:
+        if not self.findings:
+            return []
+        hits = set(self.by_lot.get(lot, ()))
+        for pos in positions:
+            hits.update(self.by_pos.get(pos, ()))
+        return [self.findings[i] for i in sorted(hits)]
 
 
 def _positions(positions: list[int]) -> str:

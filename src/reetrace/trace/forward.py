@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from reetrace.trace.back import FindingsFor, LotNotFound, check_ref
+from reetrace.trace.back import FindingIndex, FindingsFor, LotNotFound, check_ref
 from reetrace.trace.flows import EventFlow, event_flows
 from reetrace.trace.order import topological
 from reetrace.trace.result import Edge, Ending, ForwardTrace, Node
@@ -106,6 +106,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
     positions = {c.position for y in order if (c := lots[y].created) is not None}
     positions |= {d.event.position for d in sub.draws}
     findings = findings_for(conn, set(order), positions) if findings_for is not None else []
+    touching = FindingIndex(findings)
     nodes = []
     for y in order:
         lot = lots[y]
@@ -120,8 +121,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
             draws=[_draw_json(d) for d in draws_of[y]],
             estimated=bool(created and created.position in flows
                            and flows[created.position].estimated),
-            findings=[x for x in findings if y in x.get("lots", ())
-                      or own & set(x.get("events", ()))],
+            findings=touching.of(y, own),
         ))  # fmt: skip
     out_edges = []
     for e in sub.edges:
