@@ -15,7 +15,8 @@ otherwise); both parties are in its detail. Findings (severity medium):
 - ``documents``: a ship line for which no receive line of its key carries compatible documents
   (documents are compatible when no document type, e.g. ``waybill``, appears on both with different
   numbers; a side without documents is compatible with anything). Documents live only in the log
-  bodies, so this reads them from ``log.body`` for custody events.
+  bodies, so they are read from ``log.body`` of custody events, as canonical text in the same pass as
+  the quantities; only keys whose texts differ are compared type by type.
 
 Transfers with a counterparty that is not in the registry are not matched here: the unregistered side
 cannot report, so its twin can never exist; ``unauthorised_actor`` reports them instead.
@@ -23,6 +24,7 @@ cannot report, so its twin can never exist; ``unauthorised_actor`` reports them 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,14 +36,14 @@ from reetrace.audit.scope import Scope, event_lots, shift
 _LINES = """
     lines AS (
         SELECT e.enterprise AS sender, e.counterparty AS receiver, i.lot, i.mass_kg AS ship_kg,
-               0.0 AS recv_kg, e.position, s.period, 1 AS is_ship
+               0.0 AS recv_kg, e.position, s.period, 1 AS is_ship, {docs} AS docs
         FROM effective_inputs i JOIN events e ON e.position = i.position
-        JOIN submissions s ON s.position = e.submission
+        JOIN submissions s ON s.position = e.submission JOIN log g ON g.position = e.position
         WHERE e.type = 'ship' AND e.counterparty IN (SELECT code FROM enterprises) {focus}
         UNION ALL
-        SELECT e.counterparty, e.enterprise, i.lot, 0.0, i.mass_kg, e.position, s.period, 0
+        SELECT e.counterparty, e.enterprise, i.lot, 0.0, i.mass_kg, e.position, s.period, 0, {docs}
         FROM effective_inputs i JOIN events e ON e.position = i.position
-        JOIN submissions s ON s.position = e.submission
+        JOIN submissions s ON s.position = e.submission JOIN log g ON g.position = e.position
         WHERE e.type = 'receive' AND e.counterparty IN (SELECT code FROM enterprises) {focus}
     )"""
 
@@ -49,7 +51,7 @@ _LINES = """
 def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     tol = scope.tol
     closed_ship = shift(scope.closed, -tol.custody_grace_periods)
-    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]))
+    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]), docs=_docs_text(scope))
     period = "coalesce(g.ship_period, g.recv_period)"
     sql = f"""
     WITH {lines},
@@ -57,8 +59,22 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
         SELECT sender, receiver, lot, sum(ship_kg) AS ship_kg, sum(recv_kg) AS recv_kg,
                sum(is_ship) AS n_ship, count(*) - sum(is_ship) AS n_recv,
                max(CASE WHEN is_ship = 1 THEN period END) AS ship_period,
-               max(CASE WHEN is_ship = 0 THEN period END) AS recv_period
+               max(CASE WHEN is_ship = 0 THEN period END) AS recv_period,
+               min(CASE WHEN is_ship = 1 THEN docs END) AS ship_docs_lo,
+               max(CASE WHEN is_ship = 1 THEN docs END) AS ship_docs_hi,
+               min(CASE WHEN is_ship = 0 THEN docs END) AS recv_docs_lo,
+               max(CASE WHEN is_ship = 0 THEN docs END) AS recv_docs_hi
         FROM lines GROUP BY sender, receiver, lot
+    ),
+    doubt AS (
+        -- Documents are canonical JSON text: when every line of a key carries the same text (or
+        -- one side carries none) they agree, and only the rest need comparing type by type.
+        SELECT 'documents' AS kind, g.* FROM grp g
+        WHERE g.n_ship > 0 AND g.n_recv > 0
+          AND g.ship_docs_lo IS NOT NULL AND g.recv_docs_lo IS NOT NULL
+          AND NOT (g.ship_docs_lo = g.ship_docs_hi AND g.recv_docs_lo = g.recv_docs_hi
+                   AND g.ship_docs_lo = g.recv_docs_lo)
+          {scope.period("g.ship_period")} {scope.ent("g.sender", "g.receiver")}
     ),
     bad AS (
         SELECT g.*, CASE
@@ -77,12 +93,19 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     SELECT b.sender, b.receiver, b.lot, b.kind, b.ship_kg, b.recv_kg, b.ship_period,
            b.recv_period, l.position, l.is_ship
     FROM bad b JOIN lines l ON l.sender = b.sender AND l.receiver = b.receiver AND l.lot = b.lot
-    ORDER BY b.sender, b.receiver, b.lot, l.position
+    UNION ALL
+    SELECT sender, receiver, lot, kind, ship_kg, recv_kg, ship_period, recv_period, NULL, NULL
+    FROM doubt
+    ORDER BY 1, 2, 3, 9
     """
     params = scope.params(closed_ship=closed_ship, qtol=tol.custody_qty)
     groups: dict[tuple[str, str, str], list[Any]] = {}
+    doubtful: set[str] = set()
     for row in conn.execute(sa.text(sql), params):
-        groups.setdefault((row[0], row[1], row[2]), []).append(row)
+        if row[3] == "documents":
+            doubtful.add(row[2])
+        else:
+            groups.setdefault((row[0], row[1], row[2]), []).append(row)
     made = event_lots(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
     findings = []
     for (sender, receiver, lot), rows in groups.items():
@@ -122,8 +145,16 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
                 },
             )
         )
-    findings += _document_mismatches(conn, scope)
+    if doubtful:
+        findings += _document_mismatches(conn, replace(scope, focus_lots=tuple(sorted(doubtful))))
     return findings
+
+
+def _docs_text(scope: Scope) -> str:
+    """The ``documents`` of the event whose log row is ``g`` as canonical JSON text (or NULL)."""
+    if scope.dialect == "postgresql":
+        return "CAST(convert_from(g.body, 'UTF8')::json #> '{record,documents}' AS text)"
+    return "json_extract(CAST(g.body AS TEXT), '$.record.documents')"
 
 
 def _docs(scope: Scope) -> str:
@@ -140,46 +171,55 @@ def _each(scope: Scope, expr: str, alias: str) -> str:
     return f"json_each({expr}) AS {alias}"
 
 
+def _side(scope: Scope, type_: str) -> str:
+    """Custody lines of one side with their documents, as a subquery (not a CTE: PostgreSQL plans
+    a join of CTEs blind, without statistics, and picked quadratic plans for this one)."""
+    sender, receiver = ("e.enterprise", "e.counterparty")
+    if type_ == "receive":
+        sender, receiver = receiver, sender
+    return f"""(
+        SELECT e.position, {sender} AS sender, {receiver} AS receiver, i.lot, s.period,
+               {_docs(scope)} AS docs
+        FROM effective_inputs i JOIN events e ON e.position = i.position
+        JOIN submissions s ON s.position = e.submission JOIN log g ON g.position = e.position
+        WHERE e.type = '{type_}' AND e.counterparty IN (SELECT code FROM enterprises)
+          {scope.focus(lots=["i.lot"])}
+    )"""
+
+
 def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
-    # Every step is a hash join or a grouping: each custody event's frame is parsed once, and a ship
-    # is judged against all receives of its key at once (GROUP BY), not receive by receive.
-    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]))
+    # A ship is judged against all receives of its key at once (GROUP BY ... HAVING): it is a
+    # finding only when every one of them clashes.
     conflict = f"""EXISTS (
-        SELECT 1 FROM {_each(scope, "sd.docs", "a")} JOIN {_each(scope, "rd.docs", "b")}
+        SELECT 1 FROM {_each(scope, "sh.docs", "a")} JOIN {_each(scope, "rc.docs", "b")}
           ON a.key = b.key WHERE a.value <> b.value)"""
     sql = f"""
-    WITH {lines},
-    docs AS (
-        SELECT g.position, {_docs(scope)} AS docs
-        FROM log g WHERE g.position IN (SELECT position FROM lines)
-    ),
-    pairs AS (
-        SELECT s.sender, s.receiver, s.lot, s.position AS ship, r.position AS recv, s.period
-        FROM lines s JOIN lines r
-          ON r.sender = s.sender AND r.receiver = s.receiver AND r.lot = s.lot
-        WHERE s.is_ship = 1 AND r.is_ship = 0
-          {scope.period("s.period")} {scope.ent("s.sender", "s.receiver")}
-    ),
-    judged AS (
-        SELECT p.*, sd.docs AS ship_docs, rd.docs AS recv_docs,
-               CASE WHEN sd.docs IS NULL OR rd.docs IS NULL OR sd.docs = rd.docs THEN 0
-                    WHEN {conflict} THEN 1 ELSE 0 END AS clash
-        FROM pairs p JOIN docs sd ON sd.position = p.ship JOIN docs rd ON rd.position = p.recv
-    ),
-    bad AS (
-        SELECT ship, lot, receiver FROM judged GROUP BY ship, lot, receiver HAVING min(clash) = 1
-    )
-    SELECT j.sender, j.receiver, j.lot, j.ship, j.recv, j.period,
-           CAST(j.ship_docs AS TEXT), CAST(j.recv_docs AS TEXT)
-    FROM judged j JOIN bad b ON b.ship = j.ship AND b.lot = j.lot AND b.receiver = j.receiver
-    ORDER BY j.ship, j.lot, j.recv
+    SELECT sh.position AS ship, sh.lot, sh.sender, sh.receiver, sh.period,
+           CAST(sh.docs AS TEXT) AS ship_docs, CAST(rc.docs AS TEXT) AS recv_docs,
+           rc.position AS recv,
+           CASE WHEN sh.docs IS NULL OR rc.docs IS NULL OR sh.docs = rc.docs THEN 0
+                WHEN {conflict} THEN 1 ELSE 0 END AS clash
+    FROM {_side(scope, "ship")} sh JOIN {_side(scope, "receive")} rc
+      ON rc.sender = sh.sender AND rc.receiver = sh.receiver AND rc.lot = sh.lot
+    WHERE 1 = 1 {scope.period("sh.period")} {scope.ent("sh.sender", "sh.receiver")}
     """
+    judged = f"""
+    SELECT ship, lot, receiver FROM ({sql}) j
+    GROUP BY ship, lot, receiver HAVING min(clash) = 1
+    """
+    bad = {(int(p), lot, rc) for p, lot, rc in conn.execute(sa.text(judged), scope.params())}
+    if not bad:
+        return []
+    # The few ships found wanting, again with their receives for the finding's detail.
+    ships = scope.array(sorted({p for p, _, _ in bad}))
+    detail_sql = f"SELECT * FROM ({sql}) j WHERE {scope.member('j.ship', 'bad', 'bigint')}"
     groups: dict[tuple[int, str], list[Any]] = {}
-    for row in conn.execute(sa.text(sql), scope.params()):
-        groups.setdefault((int(row[3]), row[2]), []).append(row)
+    for row in conn.execute(sa.text(detail_sql), scope.params(bad=ships)):
+        if (int(row[0]), row[1], row[3]) in bad:
+            groups.setdefault((int(row[0]), row[1]), []).append(row)
     findings = []
-    for (ship, lot), rows in groups.items():
-        sender, receiver = rows[0][0], rows[0][1]
+    for (ship, lot), rows in sorted(groups.items()):
+        _, _, sender, receiver, period = rows[0][:5]
         findings.append(
             Finding(
                 rule="unmatched_custody",
@@ -187,14 +227,14 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=receiver,
                 summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
                 lots=(lot,),
-                events=(ship, *sorted({int(r[4]) for r in rows})),
-                period=rows[0][5],
+                events=(ship, *sorted({int(r[7]) for r in rows})),
+                period=period,
                 detail={
                     "kind": "documents",
                     "sender": sender,
                     "receiver": receiver,
-                    "ship_documents": rows[0][6],
-                    "receive_documents": sorted({r[7] for r in rows if r[7]}),
+                    "ship_documents": rows[0][5],
+                    "receive_documents": sorted({r[6] for r in rows if r[6]}),
                 },
             )
         )

@@ -1,7 +1,6 @@
 """Rule 2, ``output_exceeds_input``: a transformation creates more rare earth than it drew.
 
-Checked on every effective ``process`` event and every ``receive`` (a receive turns the sender's lot
-into a new lot of the receiver, and inflating its content there launders just as well):
+Checked on every effective ``process`` event (BRIEF §5: "a process event's output"):
 
 - REO: output REO > input REO × (1 + ``output_reo``) [1%];
 - element: for any element, output kg > input kg + max(input kg × ``element_excess`` [2%],
@@ -32,7 +31,7 @@ from reetrace.elements import ELEMENTS
 
 def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
     where = (
-        "e.type IN ('process', 'receive')"
+        "e.type = 'process'"
         + scope.period("s.period")
         + scope.ent("e.enterprise")
         + scope.focus(positions=["e.position"])

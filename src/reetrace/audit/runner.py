@@ -23,6 +23,12 @@ def _connection(store_or_conn: Store | Connection) -> Iterator[Connection]:
         yield store_or_conn
     else:
         with store_or_conn.reading() as conn:
+            if conn.dialect.name == "postgresql":
+                # A whole-store audit is a handful of large joins and aggregates: JIT compiling them
+                # costs seconds and wins nothing, and hash aggregates need more than the 4 MB
+                # default to stay off disk. SET LOCAL: only this read transaction.
+                conn.exec_driver_sql("SET LOCAL jit = off")
+                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
             yield conn
 
 
