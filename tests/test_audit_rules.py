@@ -260,6 +260,30 @@ def test_custody_documents_compatible(store: Store, tmp_path: Path) -> None:
     assert audit(store, "unmatched_custody") == []
 
 
+def test_custody_in_two_consignments(store: Store, tmp_path: Path) -> None:
+    """One lot shipped and received in two parts: matched as a whole, documents per consignment."""
+    setup(store)
+
+    def receive(eid: str, lot: str, waybill: str) -> dict[str, object]:
+        return ev(eid, "receive", "SEP", "SEP-P", "2025-03-05", counterparty="MINE",
+                  inputs=[inp("MINE:ORE1", 500)],
+                  outputs=[out(lot, "concentrate", 500, **CONC)],  # type: ignore[arg-type]
+                  documents={"waybill": waybill})  # fmt: skip
+
+    mine(store, tmp_path,
+         ship("m2", "ORE1", 500, documents={"waybill": "W1"}),
+         ship("m3", "ORE1", 500, day="2025-03-04", documents={"waybill": "W2"}))  # fmt: skip
+    submit_events(store, tmp_path, "SEP", "2025-03", [receive("s1", "C1", "W2"), receive("s2", "C2", "W1")],
+                  received_at=MARCH_RECEIVED)  # fmt: skip
+    assert audit(store, "unmatched_custody") == []
+    submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("s3", "retract", "SEP", "SEP-P", "2025-03-06", retracts="s1", reason="wrong waybill"),
+        receive("s4", "C3", "W9"),
+    ], received_at=MARCH_RECEIVED)  # fmt: skip
+    found = audit(store, "unmatched_custody")
+    assert [(f.detail["kind"], f.event_ids[0]) for f in found] == [("documents", "m3")]
+
+
 def test_unregistered_counterparty_is_an_actor_finding(store: Store, tmp_path: Path) -> None:
     setup(store)
     submit_events(store, tmp_path, "SEP", "2025-03", [

@@ -130,14 +130,8 @@ class Scope:
         return " AND (" + " OR ".join(terms) + ")" if terms else " AND 1 = 0"
 
     def array(self, values: Iterable[Any]) -> Any:
-        """A bind value for :meth:`member` and :meth:`values_of`."""
+        """A bind value for :meth:`member`."""
         return self._array(list(values))
-
-    def values_of(self, param: str, kind: str = "text") -> str:
-        """A subquery yielding the elements of the array bound to ``param``."""
-        if self.dialect == "postgresql":
-            return f"(SELECT unnest(CAST(:{param} AS {kind}[])))"
-        return f"(SELECT value FROM json_each(:{param}))"
 
     def greatest(self, a: str, b: str) -> str:
         return f"CASE WHEN {a} >= {b} THEN {a} ELSE {b} END"
