@@ -138,6 +138,27 @@ def test_output_exceeds_input_near_misses(store: Store, tmp_path: Path) -> None:
     assert audit(store, "output_exceeds_input") == []
 
 
+def test_receive_that_inflates_content(store: Store, tmp_path: Path) -> None:
+    setup(store)
+    mine(store, tmp_path, ship("m2", "ORE1", 1000))
+    submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("s1", "receive", "SEP", "SEP-P", "2025-03-05", counterparty="MINE",
+           inputs=[inp("MINE:ORE1", 1000)],
+           outputs=[out("C1", "concentrate", 1000, reo_pct=50.4, elements=BAYAN_OBO)]),
+    ], received_at=MARCH_RECEIVED)  # fmt: skip
+    assert audit(store, "output_exceeds_input") == []  # +0.8%: re-assay within 1%
+    submit_events(store, tmp_path, "SEP", "2025-03", [
+        ev("s2", "retract", "SEP", "SEP-P", "2025-03-06", retracts="s1", reason="re-assayed"),
+        ev("s3", "receive", "SEP", "SEP-P", "2025-03-06", counterparty="MINE",
+           inputs=[inp("MINE:ORE1", 1000)],
+           outputs=[out("C2", "concentrate", 1000, reo_pct=60, elements=BAYAN_OBO)]),
+    ], received_at=MARCH_RECEIVED)  # fmt: skip
+    found = audit(store, "output_exceeds_input")
+    assert [(f.detail["kind"], f.event_ids, f.detail["excess_reo_kg"]) for f in found] == [
+        ("receive_reo", ("s3",), 100.0)
+    ]
+
+
 def test_element_backed_only_by_undeclared_feed(store: Store, tmp_path: Path) -> None:
     setup(store)
     ionic = {"Dy": 6.7, "Tb": 1.3, "Y": 65.0, "Gd": 6.9, "Nd": 3.0, "La": 1.8, "Sm": 2.8,

@@ -7,6 +7,11 @@ Checked on every effective ``process`` event (BRIEF §5: "a process event's outp
   ``element_floor_kg`` [1 kg]). The 2% is of that element's own input: a share of the total REO would
   let a separator "find" tonnes of Dy in Bayan Obo feed, which is what this check exists to catch.
 
+A ``receive`` turns the sender's lot into a new lot of the receiver; re-declaring a richer content
+there launders as well as a process does, so receives get the REO check too (kind ``receive_reo``;
+a receive creates no element, and a per-element check of every custody event would double the cost of
+this rule for nothing the REO check misses).
+
 An event drawing a lot that has no effective creating event is left to ``unexplained_lot`` (its input
 content is unknown). Outputs of unknown profile count as 0 of every element. Inputs of unknown profile
 declare no element: an element beyond what the *declared* inputs hold is still a finding, because
@@ -99,7 +104,57 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
                 detail=detail,
             )
         )
-    return findings
+    return findings + _receives(conn, scope)
+
+
+def _receives(conn: Connection, scope: Scope) -> list[Finding]:
+    where = scope.period("s.period") + scope.ent("e.enterprise") + scope.focus(positions=["e.position"])
+    sql = f"""
+    WITH ev AS (
+        SELECT e.position, e.enterprise, s.period
+        FROM events e JOIN submissions s ON s.position = e.submission
+        WHERE e.type = 'receive' {where}
+          AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = e.position)
+    ),
+    flow AS (
+        SELECT i.position, i.mass_kg * l.reo_kg / l.mass_kg AS reo_in, 0.0 AS reo_out,
+               CASE WHEN l.lot IS NULL THEN 1 ELSE 0 END AS missing
+        FROM ev JOIN inputs i ON i.position = ev.position LEFT JOIN effective_lots l ON l.lot = i.lot
+        UNION ALL
+        SELECT l.position, 0.0, l.reo_kg, 0 FROM ev JOIN lots l ON l.position = ev.position
+    ),
+    sums AS (
+        SELECT position, sum(reo_in) AS reo_in, sum(reo_out) AS reo_out, sum(missing) AS missing
+        FROM flow GROUP BY position
+    )
+    SELECT sums.position, ev.enterprise, ev.period, sums.reo_in, sums.reo_out
+    FROM sums JOIN ev ON ev.position = sums.position
+    WHERE sums.missing = 0 AND sums.reo_out > sums.reo_in * (1 + :rtol)
+    ORDER BY sums.position
+    """
+    rows = list(conn.execute(sa.text(sql), scope.params(rtol=scope.tol.output_reo)))
+    lots = event_lots(conn, scope, (int(r[0]) for r in rows))
+    return [
+        Finding(
+            rule="output_exceeds_input",
+            severity="high",
+            enterprise=ent,
+            summary=f"receive declares {reo_out:.1f} kg REO out of {reo_in:.1f} kg drawn",
+            lots=tuple(lots.get(int(pos), [])),
+            events=(int(pos),),
+            period=period,
+            detail={
+                "kind": "receive_reo",
+                "event_type": "receive",
+                "input_reo_kg": round(reo_in, 3),
+                "output_reo_kg": round(reo_out, 3),
+                "excess_reo_kg": round(reo_out - reo_in, 3),
+                "excess_reo_pct": _pct(reo_out - reo_in, reo_in),
+                "tolerance_pct": scope.tol.output_reo * 100,
+            },
+        )
+        for pos, ent, period, reo_in, reo_out in rows
+    ]
 
 
 def _pct(part: float, whole: float) -> float | None:
