@@ -21,7 +21,7 @@ from reetrace.audit import (
     run_audit,
     submissions_status,
 )
-from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
+from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
 from reetrace.submission import SHANGHAI
 
 console = Console()
@@ -30,18 +30,7 @@ _STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
 def parse_as_of(value: str | None) -> datetime | None:
-    """``YYYY-MM-DD`` (the start of that day, Asia/Shanghai) or an ISO 8601 time with offset."""
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date or ISO 8601 time", param_hint="--as-of") from exc
-    if ts.tzinfo is None:
-        if len(value) > 10:
-            raise click.BadParameter("give an offset, e.g. 2025-04-11T00:00:00+08:00", param_hint="--as-of")
-        ts = ts.replace(tzinfo=SHANGHAI)
-    return ts
+    return parse_time(value, param_hint="--as-of", dates=True)
 
 
 def as_of_option(f: F) -> F:

@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
@@ -13,6 +14,7 @@ import orjson
 
 from reetrace.errors import InputError, ReetraceError
 from reetrace.store import DEFAULT_URL, Store, open_store
+from reetrace.submission import SHANGHAI
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +77,22 @@ def errors_to_click(f: F) -> F:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_time(value: str | None, *, param_hint: str, dates: bool) -> datetime | None:
+    """An ISO 8601 time with offset; with ``dates``, also ``YYYY-MM-DD`` (start of day, Asia/Shanghai)."""
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError as exc:
+        what = "a date or ISO 8601 time" if dates else "ISO 8601"
+        raise click.BadParameter(f"{value!r} is not {what}", param_hint=param_hint) from exc
+    if ts.tzinfo is None:
+        if not dates or len(value) > 10:
+            raise click.BadParameter("give an offset, e.g. 2025-04-11T00:00:00+08:00", param_hint=param_hint)
+        ts = ts.replace(tzinfo=SHANGHAI)
+    return ts
 
 
 def print_json(data: Any) -> None:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from reetrace import inspection, registry, verify
-from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
+from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
 from reetrace.errors import VerificationFailed
 from reetrace.store.migrate import current
 from reetrace.submission import SHANGHAI, submit
@@ -90,18 +90,6 @@ def _short(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
-def _parse_received(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not ISO 8601", param_hint="--received-at") from exc
-    if ts.tzinfo is None:
-        raise click.BadParameter("give an offset, e.g. 2025-02-08T10:00:00+08:00", param_hint="--received-at")
-    return ts
-
-
 @click.command("submit")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--enterprise", "-e", required=True, help="The reporting enterprise.")
@@ -125,7 +113,7 @@ def submit_cmd(
 
     Example: reetrace submit flows-2025-03.jsonl --enterprise NMSEP --period 2025-03
     """
-    when = _parse_received(received_at)
+    when = parse_time(received_at, param_hint="--received-at", dates=False)
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     with store_for(db) as store:
         if show_bar:
