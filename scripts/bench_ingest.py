@@ -4,6 +4,7 @@ bare psycopg binary COPY of the very rows the store wrote, measured in the same 
     .venv/bin/python scripts/bench_ingest.py --events 200000            # PostgreSQL, ~1M lot lines
     .venv/bin/python scripts/bench_ingest.py --mb 2048 --no-reference    # peak memory on a 2 GB file
     .venv/bin/python scripts/bench_ingest.py --backend sqlite --events 50000
+    .venv/bin/python scripts/bench_ingest.py --dataset data/s10 --backend sqlite   # a `reetrace generate` dataset
 
 The file is one separation enterprise's month: extract-like intake lots and separation events drawing
 from them, so every cross-record rule (own lots exist, outputs are new, cycles) has real work to do.
@@ -116,6 +117,42 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
     return {"seconds": dt, "events": r.new_events, "lot_lines": r.lot_lines, "peak_rss_mb": rss}
 
 
+def child_load(url: str, directory: str) -> dict[str, Any]:
+    """Runs in a child process: load a generated dataset submission by submission."""
+    from reetrace.dataset import load_dataset
+    from reetrace.store import open_store
+
+    store = open_store(url)
+    t0 = time.perf_counter()
+    s = load_dataset(store, Path(directory))
+    dt = time.perf_counter() - t0
+    store.dispose()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": dt, "events": s.events, "lot_lines": s.lot_lines, "peak_rss_mb": rss}
+
+
+def child_copy_sqlite(source_url: str, target_url: str) -> dict[str, Any]:
+    """Runs in a child process: bare sqlite3 executemany of the rows the store wrote, one transaction."""
+    import sqlite3
+
+    from reetrace.store import open_store
+
+    open_store(target_url).dispose()  # same schema, indexes and triggers as the store's
+    src = sqlite3.connect(source_url.removeprefix("sqlite:///"))
+    rows = {t: src.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in TABLES}
+    src.close()
+    dst = sqlite3.connect(target_url.removeprefix("sqlite:///"), isolation_level=None)
+    t0 = time.perf_counter()
+    dst.execute("BEGIN IMMEDIATE")
+    for t, rs in rows.items():
+        if rs:
+            dst.executemany(f'INSERT INTO "{t}" VALUES ({", ".join("?" * len(rs[0]))})', rs)
+    dst.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    dst.close()
+    return {"seconds": dt, "rows": {t: len(r) for t, r in rows.items()}}
+
+
 def child_copy(source_url: str, target_url: str) -> dict[str, Any]:
     """Runs in a child process: bare binary COPY of the rows the store wrote into an identical schema."""
     from reetrace.store import open_store
@@ -152,6 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=None, help="events in the file (default 200000)")
     ap.add_argument("--mb", type=int, default=None, help="instead of --events: file size in MB")
+    ap.add_argument("--dataset", help="instead of one file: a directory written by `reetrace generate`")
     ap.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median reported)")
     ap.add_argument("--no-reference", action="store_true", help="skip the bare COPY (memory runs)")
@@ -160,7 +198,13 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         fn, *args = a.child
-        print(json.dumps({"submit": child_submit, "copy": child_copy}[fn](*args)))  # type: ignore[operator]
+        fns = {
+            "submit": child_submit,
+            "load": child_load,
+            "copy": child_copy,
+            "copy_sqlite": child_copy_sqlite,
+        }
+        print(json.dumps(fns[fn](*args)))  # type: ignore[operator]
         return
     if a.events is None and a.mb is None:
         a.events = 200_000
@@ -168,23 +212,37 @@ def main() -> None:
         path = Path(tmp) / "flows.jsonl"
         reg = Path(tmp) / "registry.json"
         reg.write_bytes(orjson.dumps(REGISTRY))
-        n, lines = write_file(path, events=a.events, mb=a.mb)
-        size_mb = path.stat().st_size / 1e6
-        print(f"file: {n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB", file=sys.stderr)
+        if a.dataset:
+            files = list(Path(a.dataset).rglob("*.jsonl")) + list(Path(a.dataset).rglob("*.csv"))
+            size_mb = sum(f.stat().st_size for f in files) / 1e6
+            n = lines = 0  # filled in from the load
+        else:
+            n, lines = write_file(path, events=a.events, mb=a.mb)
+            size_mb = path.stat().st_size / 1e6
+            print(f"file: {n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB", file=sys.stderr)
         runs: list[dict[str, Any]] = []
         refs: list[dict[str, Any]] = []
         for i in range(a.repeat):
             url = fresh_pg() if a.backend == "postgres" else f"sqlite:///{tmp}/bench{i}.db"
             try:
-                runs.append(in_child("submit", url, str(path), str(reg)))
+                if a.dataset:
+                    runs.append(in_child("load", url, a.dataset))
+                    n, lines = runs[-1]["events"], runs[-1]["lot_lines"]
+                else:
+                    runs.append(in_child("submit", url, str(path), str(reg)))
                 print(f"  store run {i + 1}: {runs[-1]['seconds']:.1f} s", file=sys.stderr)
-                if a.backend == "postgres" and not a.no_reference:
+                if a.no_reference:
+                    pass
+                elif a.backend == "postgres":
                     target = fresh_pg()
                     try:
                         refs.append(in_child("copy", url, target))
                         print(f"  bare COPY run {i + 1}: {refs[-1]['seconds']:.1f} s", file=sys.stderr)
                     finally:
                         drop_pg(target)
+                else:
+                    refs.append(in_child("copy_sqlite", url, f"sqlite:///{tmp}/ref{i}.db"))
+                    print(f"  bare executemany run {i + 1}: {refs[-1]['seconds']:.1f} s", file=sys.stderr)
             finally:
                 if a.backend == "postgres":
                     drop_pg(url)
@@ -202,15 +260,17 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"{'backend':<22}{a.backend}")
-    print(f"{'file':<22}{n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB")
+    what = f"dataset {a.dataset}" if a.dataset else "file"
+    print(f"{'input':<22}{what}: {n:,} events, {lines:,} lot lines, {size_mb:,.0f} MB")
     print(
         f"{'reetrace submit':<22}{result['store_lot_lines_per_s']:>10,} lot lines/s  ({med:.1f} s, median of {len(runs)})"
     )
     if refs:
         print(
-            f"{'bare binary COPY':<22}{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)"
+            f"{'bare binary COPY' if a.backend == 'postgres' else 'bare executemany':<22}"
+            f"{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)"
         )
-        print(f"{'ratio':<22}{result['ratio_store_to_copy']:>10.2f}x of bare COPY")
+        print(f"{'ratio':<22}{result['ratio_store_to_copy']:>10.2f}x of the bare write")
     print(f"{'peak RSS (submit)':<22}{result['peak_rss_mb']:>10,.0f} MB")
 
 
