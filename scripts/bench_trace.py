@@ -8,9 +8,11 @@ next to the bare recursive ancestor query on the same lots in the same run, at t
 For each scale: the dataset is generated into ``--dir``/s<scale> (kept and reused: the generator gives
 the same bytes for the same arguments), loaded into a fresh PostgreSQL database (reused if it is
 already loaded, dropped with ``--drop``), statistics refreshed with ``ANALYZE``, and ``--lots`` magnet
-lots picked at random (fixed seed). Each lot is timed with the bare query and with ``trace_back``
-(no audit findings: those are the audit's cost, benchmarked by ``bench_audit.py``), alternating, on
-one warm connection, after one untimed warm-up pass over the lots (trace and the stopped walk).
+lots picked at random (fixed seed). Each lot is timed with the queries below and with ``trace_back``
+(no audit findings: those are the audit's cost, benchmarked by ``bench_audit.py``) on one warm
+connection, after one warm-up pass over the lots; before each lot's timings its trace runs once
+untimed, so that the trace and the stopped walk meet the same (warm) cache, and they are timed in
+alternating order.
 
 * **bare** — ``WITH RECURSIVE`` over ``effective_edges`` returning every ancestor lot
   (:data:`reetrace.trace.select.BARE_ANCESTORS_SQL`). In generated data a magnet's full ancestry runs
@@ -142,21 +144,24 @@ def measure(store: Store, n_lots: int, seed: int) -> dict[str, Any]:
         magnets = [r[0] for r in conn.execute(
             sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY lot"))]  # fmt: skip
         picked = random.Random(seed).sample(magnets, min(n_lots, len(magnets)))
-        for lot in picked:  # warm-up: caches, plans, imports (the full walk is too slow to repeat)
+        for lot in picked:  # warm-up: plans, imports, caches
             conn.execute(queries["stopped"], {"lot": lot}).fetchall()
             trace_back(conn, lot)
         times: dict[str, list[float]] = {"bare": [], "stopped": [], "trace": []}
         sizes: dict[str, list[int]] = {"bare": [], "stopped": [], "trace": []}
-        for lot in picked:
-            for name, q in queries.items():
+        for i, lot in enumerate(picked):
+            # Same cache state for both: the lot's pages are read once untimed, then the stopped walk
+            # and the trace are timed in alternating order (whichever runs second must not gain).
+            trace_back(conn, lot)
+            pair = ("stopped", "trace") if i % 2 == 0 else ("trace", "stopped")
+            for name in (*pair, "bare"):
                 t0 = time.perf_counter()
-                rows = conn.execute(q, {"lot": lot}).fetchall()
+                if name == "trace":
+                    n = len(trace_back(conn, lot).nodes)
+                else:
+                    n = len(conn.execute(queries[name], {"lot": lot}).fetchall())
                 times[name].append((time.perf_counter() - t0) * 1000)
-                sizes[name].append(len(rows))
-            t0 = time.perf_counter()
-            result = trace_back(conn, lot)
-            times["trace"].append((time.perf_counter() - t0) * 1000)
-            sizes["trace"].append(len(result.nodes))
+                sizes[name].append(n)
     out: dict[str, Any] = {"edges": n_edges, "magnet_lots": len(magnets), "lots_traced": len(picked)}
     for name in times:
         out[f"{name}_lots_p50"] = statistics.median(sizes[name])

@@ -7,8 +7,9 @@
   ended (held, in transit, exported, consumed, lost).
 
 Both select their subgraph in the database with one recursive query (:mod:`.select`), then compute on
-it in memory (:mod:`.flows`, :mod:`.back`, :mod:`.forward`); :mod:`.render` turns a result into a
-terminal tree, DOT, GraphML or a picture.
+it in memory (:mod:`.flows` per-event shares and estimates, :mod:`.order`, :mod:`.back`,
+:mod:`.forward`). A result (:mod:`.result`) renders as a terminal tree (:mod:`.text`), DOT and GraphML
+(:mod:`.graph`) or an SVG/PNG picture (:mod:`.picture`); :mod:`.findings` is the audit hook.
 """
 
 from __future__ import annotations

@@ -82,13 +82,16 @@ def event_flows(
 def _needs_totals(srcs: dict[str, float], lots: dict[str, Lot], with_elements: bool) -> bool:
     """An estimate from the event's outputs is needed: an input of unknown content, or (for element
     shares) inputs of known and of unknown profile mixed."""
-    found = [lots.get(s) for s in srcs]
-    if any(lot is None or not lot.known for lot in found):
-        return True
-    if not with_elements or len(srcs) < 2:
-        return False
-    profiles = {lot.elements is not None for lot in found if lot is not None}
-    return len(profiles) == 2
+    profiled = unprofiled = False
+    for src in srcs:
+        lot = lots.get(src)
+        if lot is None or not lot.known:
+            return True
+        if lot.elements is None:
+            unprofiled = True
+        else:
+            profiled = True
+    return with_elements and profiled and unprofiled
 
 
 def _flow(
@@ -99,6 +102,18 @@ def _flow(
     elements: Sequence[int],
 ) -> EventFlow:
     n = len(drawn)
+    if n == 1:
+        # Most events of a chain (every receive, most refining steps) have one input: its share is 1
+        # whatever its content, so only its drawn REO (for the edge) is worked out.
+        ((src, kg),) = drawn.items()
+        lot = lots.get(src)
+        if lot is not None and lot.known:
+            assert lot.mass_kg is not None and lot.reo_kg is not None
+            one = {src: lot.reo_kg * kg / lot.mass_kg}
+        else:
+            one = {src: kg * _estimated_concentration(event, totals, kg, {}, drawn)}
+        ones = {src: (1.0,) * len(elements)} if elements else None
+        return EventFlow(event, drawn, one, {src: 1.0}, ones, False, False)
     reo: dict[str, float] = {}
     el_kg: dict[str, list[float] | None] = {}
     unknown: list[str] = []
