@@ -128,7 +128,9 @@ class OutputLine(_Strict):
     def reo(self) -> tuple[float, dict[str, float] | None]:
         """REO-equivalent kg of this line, and per element when the profile is known."""
         els = cast("dict[str, float] | None", self.elements)  # Element keys are str
-        return reo_equivalent(self.mass_kg, reo_pct=self.reo_pct, re_metal_pct=self.re_metal_pct, elements=els)
+        return reo_equivalent(
+            self.mass_kg, reo_pct=self.reo_pct, re_metal_pct=self.re_metal_pct, elements=els
+        )
 
 
 # --------------------------------------------------------------------------------------------------
