@@ -28,10 +28,10 @@ alternating order.
 SQLite file): a lot with ``--wide`` ancestors (mines blended in batches of 10,000, the most one event
 may draw, then the batches blended) and a chain ``--deep`` hops long.
 
-Loading: ``submit`` (what ``reetrace load`` does) re-checks the cycle rule over the whole store for
-every submission, which at a million edges costs seconds per file, so this script writes the same
-log records and derived rows through the store's own appender and :func:`reetrace.derive.event_rows`,
-without the cross-record checks (the generator's data passes them by construction).
+Loading: to set up a million-edge store in minutes, this script writes the same log records and
+derived rows through the store's own appender and :func:`reetrace.derive.event_rows`, without the
+cross-record checks of ``submit`` (the generator's data passes them by construction); what is measured
+is the trace, not the load (``bench_ingest.py --dataset`` measures loading).
 """
 
 from __future__ import annotations
