@@ -8,8 +8,8 @@ bare psycopg binary COPY of the very rows the store wrote, measured in the same 
 
 The file is one separation enterprise's month: extract-like intake lots and separation events drawing
 from them, so every cross-record rule (own lots exist, outputs are new, cycles) has real work to do.
-Each measurement runs in a fresh child process on a fresh database, so peak RSS (ru_maxrss) is the
-submission's own. Reported: lot lines per second, the ratio to the bare COPY, peak RSS, file size.
+Each measurement runs in a fresh child process on a fresh database, so peak RSS (ru_maxrss, the larger
+of that process and its parser process) is the submission's own. Reported: lot lines per second, the ratio to the bare COPY, peak RSS, file size.
 """
 
 from __future__ import annotations
@@ -113,8 +113,14 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
                received_at=datetime.fromisoformat("2025-04-02T10:00:00+08:00"))  # fmt: skip
     dt = time.perf_counter() - t0
     store.dispose()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": dt, "events": r.new_events, "lot_lines": r.lot_lines, "peak_rss_mb": rss}
+    return {"seconds": dt, "events": r.new_events, "lot_lines": r.lot_lines, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process and of the largest child it waited for (the parser process)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, child) / 1024
 
 
 def child_load(url: str, directory: str) -> dict[str, Any]:
@@ -127,8 +133,7 @@ def child_load(url: str, directory: str) -> dict[str, Any]:
     s = load_dataset(store, Path(directory))
     dt = time.perf_counter() - t0
     store.dispose()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": dt, "events": s.events, "lot_lines": s.lot_lines, "peak_rss_mb": rss}
+    return {"seconds": dt, "events": s.events, "lot_lines": s.lot_lines, "peak_rss_mb": _peak_rss_mb()}
 
 
 def child_copy_sqlite(source_url: str, target_url: str) -> dict[str, Any]:

@@ -87,7 +87,9 @@ def bulk_load(store: Store, directory: Path) -> int:
                     raise SystemExit(f"{path}:{rec.line}: {rec.problems}")
                 record = canonical(ev.canonical())
                 pos = app.append("event", record, line=rec.line, submission=env)
-                ev_row, lot_rows, in_rows, edge_rows = event_rows(pos, env, rec.line, ev, digest(record))
+                ev_row, lot_rows, in_rows, edge_rows = event_rows(
+                    pos, env, rec.line, ev.canonical(), digest(record)
+                )
                 app.add(events, ev_row)
                 app.extend(lots, lot_rows)
                 app.extend(inputs, in_rows)

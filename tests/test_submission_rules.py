@@ -181,3 +181,35 @@ def test_duplicate_event_id_within_a_file(store: Store, tmp_path: Path) -> None:
         assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
             (7, "event_id", "m1 repeats line 2")
         ]
+
+
+class _Exploding:
+    """A stream that fails after its first line, as a dying disk would."""
+
+    def __init__(self) -> None:
+        self.lines = [b'{"event_id": "x"}\n']
+
+    def __iter__(self) -> _Exploding:
+        return self
+
+    def __next__(self) -> bytes:
+        return self.readline()
+
+    def readline(self, n: int = -1) -> bytes:
+        if self.lines:
+            return self.lines.pop()
+        raise OSError("read error")
+
+    def read(self, n: int = -1) -> bytes:
+        raise OSError("read error")
+
+
+def test_a_failing_parser_process_fails_the_submission() -> None:
+    from datetime import datetime
+
+    from reetrace.submission import SHANGHAI, _prepared_in_worker, _Rules
+
+    rules = _Rules("MINE", frozenset({"BO"}), "2025-03", datetime(2025, 3, 1, tzinfo=SHANGHAI),
+                   datetime(2025, 4, 1, tzinfo=SHANGHAI))  # fmt: skip
+    with pytest.raises(RuntimeError, match="parser process failed: OSError: read error"):
+        list(_prepared_in_worker(_Exploding(), "jsonl", "f", rules, None))

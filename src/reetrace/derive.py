@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from reetrace.elements import ELEMENTS
-from reetrace.models import Enterprise, Event, Group, Quota, Site
+from reetrace.elements import ELEMENTS, reo_equivalent
+from reetrace.models import Enterprise, Group, Quota, Site
 
 Row = tuple[Any, ...]
 _ZEROS = (0.0,) * len(ELEMENTS)
@@ -18,25 +18,35 @@ _NONES = (None,) * len(ELEMENTS)
 
 
 def event_rows(
-    position: int, submission: int, line: int, ev: Event, digest: str
+    position: int, submission: int, line: int, rec: dict[str, Any], digest: str
 ) -> tuple[Row, list[Row], list[Row], list[Row]]:
-    """(events row, lots rows, inputs rows, edges rows) of one event."""
+    """(events row, lots rows, inputs rows, edges rows) of one event, from its canonical record.
+
+    Working from the canonical record (not the model) lets a parser process hand records over as bytes,
+    and is exactly what ``verify`` reads back from the log.
+    """
+    ent = rec["enterprise"]
     event = (
-        position, submission, line, ev.enterprise, ev.event_id, ev.type, ev.site, ev.occurred_at,
-        ev.counterparty, ev.process, ev.retracts, digest,
+        position, submission, line, ent, rec["event_id"], rec["type"], rec.get("site"),
+        datetime.fromisoformat(rec["occurred_at"]), rec.get("counterparty"), rec.get("process"),
+        rec.get("retracts"), digest,
     )  # fmt: skip
+    outs = rec.get("outputs") or ()
+    ins_ = rec.get("inputs") or ()
     lots: list[Row] = []
-    for idx, out in enumerate(ev.outputs):
-        reo, per_el = out.reo()
+    for idx, out in enumerate(outs):
+        reo_pct = out.get("reo_pct")
+        metal_pct = out.get("re_metal_pct")
+        reo, per_el = reo_equivalent(
+            out["mass_kg"], reo_pct=reo_pct, re_metal_pct=metal_pct, elements=out.get("elements")
+        )
         els = tuple(map(per_el.get, ELEMENTS, _ZEROS)) if per_el is not None else _NONES
         lots.append(
-            (position, idx, out.lot, ev.enterprise, out.product, out.form, out.mass_kg,
-             out.reo_pct, out.re_metal_pct, reo, *els)
+            (position, idx, out["lot"], ent, out["product"], out["form"], out["mass_kg"], reo_pct, metal_pct,
+             reo, *els)
         )  # fmt: skip
-    ins = [
-        (position, idx, inp.lot, inp.lot.partition(":")[0], inp.mass_kg) for idx, inp in enumerate(ev.inputs)
-    ]
-    edges = [(position, i.lot, o.lot, i.mass_kg) for i in ev.inputs for o in ev.outputs]
+    ins = [(position, idx, i["lot"], i["lot"].partition(":")[0], i["mass_kg"]) for idx, i in enumerate(ins_)]
+    edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs]
     return event, lots, ins, edges
 
 

@@ -14,13 +14,15 @@ has a submission changes nothing at all and says so.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
@@ -120,6 +122,7 @@ class _Counting:
     def __init__(self, stream: IO[bytes], progress: Callable[[int], None]) -> None:
         self._s = stream
         self._p = progress
+        self.total = 0
 
     def __iter__(self) -> _Counting:
         return self
@@ -128,16 +131,19 @@ class _Counting:
         line = self._s.readline()
         if not line:
             raise StopIteration
+        self.total += len(line)
         self._p(len(line))
         return line
 
     def read(self, n: int = -1) -> bytes:
         data = self._s.read(n)
+        self.total += len(data)
         self._p(len(data))
         return data
 
     def readline(self, n: int = -1) -> bytes:
         data = self._s.readline(n)
+        self.total += len(data)
         self._p(len(data))
         return data
 
@@ -174,7 +180,7 @@ def submit(
     with open_source(source) as raw:
         file_digest = _hash_stream(raw)
         raw.seek(0)
-        stream: Any = _Counting(raw, progress) if progress else raw
+        rules = _Rules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
         envelope = {
             "enterprise": enterprise,
             "period": str(per),
@@ -190,8 +196,14 @@ def submit(
                 start = app.position
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
-                writer = _Writer(app, enterprise, per, own_sites, env_pos, start, name)
-                writer.run(read_events(stream, form, name), batch)
+                writer = _Writer(app, enterprise, env_pos, start, name)
+                items: Iterable[Prepared | Rejected]
+                if store.dialect == "postgresql" and "fork" in mp.get_all_start_methods():
+                    items = _prepared_in_worker(raw, form, name, rules, progress)
+                else:
+                    stream: Any = _Counting(raw, progress) if progress else raw
+                    items = _prepare(read_events(stream, form, name), rules, name)
+                writer.run(items, batch)
                 writer.cross_record_checks()
                 if writer.problems or writer.more:
                     raise InputError(writer.problems, more=writer.more, file=name)
@@ -235,25 +247,118 @@ def _has_submission(conn: Connection, enterprise: str, period: str, before: int)
     return conn.execute(q.limit(1)).first() is not None
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """The rules about one record that depend on the submission (who reports, which month)."""
+
+    enterprise: str
+    own_sites: frozenset[str]
+    period: str
+    period_start: datetime
+    period_end: datetime
+
+    def problems(self, line: int, ev: Event, file: str) -> list[Problem]:
+        if ev.enterprise != self.enterprise:
+            # Its site and lots would only repeat the same mistake: one problem is enough.
+            return [
+                Problem(line, "enterprise", f"{ev.enterprise}: this submission is {self.enterprise}'s", file)
+            ]
+        out = []
+        if ev.site is not None and ev.site not in self.own_sites:
+            out.append(
+                Problem(line, "site", f"{ev.site} is not a registered site of {self.enterprise}", file)
+            )
+        if not (self.period_start <= ev.occurred_at < self.period_end):
+            reason = f"{ev.occurred_at.isoformat()} is outside the period {self.period} (Asia/Shanghai)"
+            out.append(Problem(line, "occurred_at", reason, file))
+        return out
+
+
+#: A record ready to append: (line, event_id, canonical record bytes, content digest).
+Prepared = tuple[int, str, bytes, str]
+#: A record refused on its own: (line, problems, output lots it named).
+Rejected = tuple[int, list[Problem], tuple[str, ...]]
+
+
+def _prepare(records: Iterable[Parsed], rules: _Rules, file: str) -> Iterator[Prepared | Rejected]:
+    """Per-record work: validation (done by the reader), the submission's record rules, the canonical
+    encoding and its digest. Runs in a parser process on PostgreSQL (see ``_prepared_in_worker``)."""
+    for rec in records:
+        ev = rec.event
+        if ev is None:
+            yield (rec.line, rec.problems, rec.outputs_seen)
+            continue
+        problems = rules.problems(rec.line, ev, file)
+        if problems:
+            yield (rec.line, problems, ())
+            continue
+        record = canonical(ev.canonical())
+        yield (rec.line, ev.event_id, record, digest(record))
+
+
+#: Records per message from the parser process.
+_CHUNK = 500
+
+
+def _parse_worker(stream: Any, fmt: Format, file: str, rules: _Rules, send: Any) -> None:
+    """The parser process: read, validate, encode; send chunks (with bytes read) down the pipe."""
+    counted = _Counting(stream, lambda n: None)
+    chunk: list[Prepared | Rejected] = []
+    try:
+        for item in _prepare(read_events(counted, fmt, file), rules, file):  # type: ignore[arg-type]
+            chunk.append(item)
+            if len(chunk) >= _CHUNK:
+                send.send((counted.total, chunk))
+                chunk = []
+        send.send((counted.total, chunk))
+        send.send(None)
+    except BaseException as exc:  # the parent raises it; a traceback here would be lost
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _prepared_in_worker(
+    stream: Any, fmt: Format, file: str, rules: _Rules, progress: Callable[[int], None] | None
+) -> Iterator[Prepared | Rejected]:
+    """Parse in a forked child so that validation (pydantic) runs on the second core while this process
+    assigns positions, links the chain and feeds COPY. Forked before any writer thread exists; the
+    child leaves through ``os._exit`` (multiprocessing's fork start), so it never touches the
+    inherited database connection."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_parse_worker, args=(stream, fmt, file, rules, send), daemon=True)
+    proc.start()
+    send.close()
+    seen = 0
+    try:
+        while True:
+            try:
+                msg = recv.recv()
+            except EOFError:
+                raise RuntimeError("the parser process ended without finishing") from None
+            if msg is None:
+                break
+            if msg[0] == "error":
+                raise RuntimeError(f"the parser process failed: {msg[1]}")
+            total, chunk = msg
+            if progress is not None:
+                progress(total - seen)
+            seen = total
+            yield from chunk
+    finally:
+        recv.close()
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+
+
 class _Writer:
     """State of one submission while it streams into the open transaction."""
 
-    def __init__(
-        self,
-        app: Appender,
-        enterprise: str,
-        period: Period,
-        own_sites: set[str],
-        env_pos: int,
-        start: int,
-        file: str,
-    ) -> None:
+    def __init__(self, app: Appender, enterprise: str, env_pos: int, start: int, file: str) -> None:
         self.app = app
         self.enterprise = enterprise
-        self.period = period
-        self.period_start = period.start()
-        self.period_end = period.end()
-        self.own_sites = own_sites
         self.env_pos = env_pos
         self.start = start
         self.file = file
@@ -272,66 +377,50 @@ class _Writer:
         else:
             self.more += 1
 
-    def run(self, records: Iterable[Parsed], batch: int) -> None:
-        pending: list[tuple[int, Event]] = []
-        for rec in records:
-            if rec.event is None:
-                for p in rec.problems:
+    def run(self, items: Iterable[Prepared | Rejected], batch: int) -> None:
+        pending: list[Prepared] = []
+        for item in items:
+            if len(item) == 3:
+                _line, problems, outputs_seen = item
+                for p in problems:
                     self.problem(p.line, p.field, p.reason)
                 if len(self.invalid_outputs) < 100_000:
-                    self.invalid_outputs.update(rec.outputs_seen)
+                    self.invalid_outputs.update(outputs_seen)
                 continue
-            if self._record_ok(rec.line, rec.event):
-                pending.append((rec.line, rec.event))
+            pending.append(item)
             if len(pending) >= batch:
                 self._write(pending)
                 pending = []
         if pending:
             self._write(pending)
 
-    def _record_ok(self, line: int, ev: Event) -> bool:
-        ok = True
-        if ev.enterprise != self.enterprise:
-            self.problem(line, "enterprise", f"{ev.enterprise}: this submission is {self.enterprise}'s")
-            return False  # its site and lots would only repeat the same mistake
-        if ev.site is not None and ev.site not in self.own_sites:
-            self.problem(line, "site", f"{ev.site} is not a registered site of {self.enterprise}")
-            ok = False
-        if not (self.period_start <= ev.occurred_at < self.period_end):
-            self.problem(
-                line, "occurred_at",
-                f"{ev.occurred_at.isoformat()} is outside the period {self.period} (Asia/Shanghai)",
-            )  # fmt: skip
-            ok = False
-        return ok
-
-    def _write(self, pending: Sequence[tuple[int, Event]]) -> None:
+    def _write(self, pending: Sequence[Prepared]) -> None:
         app = self.app
-        encoded = [(line, ev, canonical(ev.canonical())) for line, ev in pending]
-        existing = self._existing({ev.event_id for _, ev, _ in encoded})
+        existing = self._existing({eid for _, eid, _, _ in pending})
         seen: dict[str, int] = {}
-        for line, ev, record in encoded:
-            dig = digest(record)
-            prior = existing.get(ev.event_id)
-            if ev.event_id in seen:
-                self.problem(line, "event_id", f"{ev.event_id} repeats line {seen[ev.event_id]}")
+        for line, eid, record, dig in pending:
+            prior = existing.get(eid)
+            if eid in seen:
+                self.problem(line, "event_id", f"{eid} repeats line {seen[eid]}")
                 continue
-            seen[ev.event_id] = line
+            seen[eid] = line
             if prior is not None:
                 pos, prior_line, prior_digest = prior
                 if pos > self.start:
-                    self.problem(line, "event_id", f"{ev.event_id} repeats line {prior_line}")
+                    self.problem(line, "event_id", f"{eid} repeats line {prior_line}")
                 elif prior_digest == dig:
                     self.unchanged += 1
                 else:
                     self.problem(
                         line, "event_id",
-                        f"conflict: {ev.event_id} is already recorded at position {pos} with "
+                        f"conflict: {eid} is already recorded at position {pos} with "
                         "different content (correct it with a retract and a new event_id)",
                     )  # fmt: skip
                 continue
             pos = app.append_event(record, line, self.env_pos)
-            ev_row, lot_rows, in_rows, edge_rows = event_rows(pos, self.env_pos, line, ev, dig)
+            ev_row, lot_rows, in_rows, edge_rows = event_rows(
+                pos, self.env_pos, line, orjson.loads(record), dig
+            )
             app.add(events, ev_row)
             app.extend(lots, lot_rows)
             app.extend(inputs, in_rows)

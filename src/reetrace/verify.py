@@ -224,7 +224,7 @@ def _expected_rows(lookups: Connection, frame: dict[str, Any]) -> dict[str, list
     if kind == "event":
         ev = Event.model_validate(rec)
         record = chain.canonical(rec)
-        e, ls, ins, es = event_rows(pos, frame["submission"], frame["line"], ev, chain.digest(record))
+        e, ls, ins, es = event_rows(pos, frame["submission"], frame["line"], rec, chain.digest(record))
         out: dict[str, list[Row]] = {"events": [e], "lots": ls, "inputs": ins, "edges": es}
         if ev.type == "retract":
             # The target is an earlier event, whose row has already been verified against its record.
