@@ -32,10 +32,6 @@ UNKNOWN_METAL_PER_OXIDE = 0.85
 #: Element shares must sum to 100 within this many percentage points.
 SHARE_SUM_TOLERANCE = 0.5
 
-LIGHT = ("La", "Ce", "Pr", "Nd", "Pm")
-MEDIUM = ("Sm", "Eu", "Gd", "Tb", "Dy")
-HEAVY = ("Ho", "Er", "Tm", "Yb", "Lu", "Y")
-
 
 def reo_equivalent(
     mass_kg: float,

@@ -40,7 +40,6 @@ Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 Form = Literal[
     "ore", "concentrate", "mixed_compound", "oxide", "metal", "alloy", "magnet", "scrap"
 ]  # fmt: skip
-FORMS: tuple[str, ...] = Form.__args__  # type: ignore[attr-defined]
 Role = Literal[
     "mining", "separation", "metal_smelting", "magnet_making", "recycling",
     "trading", "import", "export", "end_use",
@@ -51,7 +50,6 @@ ProcessKind = Literal[
 EventType = Literal[
     "extract", "import", "process", "ship", "receive", "export", "consume", "adjust", "retract"
 ]
-EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 
 #: Forms whose lines must carry an element profile (BRIEF §3).
 PROFILE_REQUIRED_FORMS = frozenset({"oxide", "metal", "alloy", "magnet"})

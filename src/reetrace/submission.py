@@ -72,9 +72,6 @@ class Period:
         nxt = self.end()
         return nxt.replace(day=10, hour=23, minute=59, second=59)
 
-    def next(self) -> Period:
-        return Period(self.year + 1, 1) if self.month == 12 else Period(self.year, self.month + 1)
-
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -566,11 +563,4 @@ _CYCLES = sa.text(
 )
 
 
-def periods_between(first: Period, last: Period) -> list[Period]:
-    out = [first]
-    while out[-1] != last:
-        out.append(out[-1].next())
-    return out
-
-
-__all__ = ["Period", "SubmissionResult", "periods_between", "submit"]
+__all__ = ["Period", "SubmissionResult", "submit"]

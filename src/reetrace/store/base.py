@@ -37,14 +37,9 @@ class Appender:
         self.conn = conn
         self.position = position  # last assigned position
         self.head = head  # link of the last assigned position
-        self.start = position
         self._buffers: dict[sa.Table, list[Row]] = {}
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-
-    @property
-    def appended(self) -> int:
-        return self.position - self.start
 
     def append(self, kind: str, record: bytes, **extra: int | str) -> int:
         """Append one record to the log (buffered) and return its position."""
