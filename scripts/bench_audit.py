@@ -33,8 +33,8 @@ import psycopg
 import sqlalchemy as sa
 
 from reetrace.audit import RULES, findings_for, run_audit
-from reetrace.dataset import load_dataset
 from reetrace.generate import generate
+from reetrace.intake.dataset import load_dataset
 from reetrace.store import Store, open_store
 
 ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")

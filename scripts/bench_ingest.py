@@ -101,10 +101,10 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
     """Runs in a child process: load the registry, submit the file, report time and peak RSS."""
     from datetime import datetime
 
+    from reetrace.intake.registry import load
+    from reetrace.intake.submit import submit
     from reetrace.models import Registry
-    from reetrace.registry import load
     from reetrace.store import open_store
-    from reetrace.submission import submit
 
     store = open_store(url)
     load(store, Registry.model_validate_json(Path(registry).read_bytes()))
@@ -125,7 +125,7 @@ def _peak_rss_mb() -> float:
 
 def child_load(url: str, directory: str) -> dict[str, Any]:
     """Runs in a child process: load a generated dataset submission by submission."""
-    from reetrace.dataset import load_dataset
+    from reetrace.intake.dataset import load_dataset
     from reetrace.store import open_store
 
     store = open_store(url)

@@ -29,7 +29,7 @@ SQLite file): a lot with ``--wide`` ancestors (mines blended in batches of 10,00
 may draw, then the batches blended) and a chain ``--deep`` hops long.
 
 Loading: to set up a million-edge store in minutes, this script writes the same log records and
-derived rows through the store's own appender and :func:`reetrace.derive.event_rows`, without the
+derived rows through the store's own appender and :func:`reetrace.store.derive.event_rows`, without the
 cross-record checks of ``submit`` (the generator's data passes them by construction); what is measured
 is the trace, not the load (``bench_ingest.py --dataset`` measures loading).
 """
@@ -50,14 +50,14 @@ import orjson
 import psycopg
 import sqlalchemy as sa
 
-from reetrace.derive import event_rows, submission_row
 from reetrace.generate import generate
-from reetrace.ingest import detect_format, open_source, read_events
-from reetrace.registry import load, parse_registry
+from reetrace.intake.files import detect_format, open_source, read_events
+from reetrace.intake.registry import load, parse_registry
+from reetrace.periods import Period
 from reetrace.store import Store, open_store
 from reetrace.store.chain import canonical, digest
+from reetrace.store.derive import event_rows, submission_row
 from reetrace.store.schema import edges, events, inputs, lots, retractions, submissions
-from reetrace.submission import Period
 from reetrace.trace import trace_back
 from reetrace.trace.select import BARE_ANCESTORS_SQL, STOPPED_ANCESTORS_SQL
 
@@ -196,8 +196,8 @@ def shapes(url: str, wide: int, deep: int) -> dict[str, Any]:
     """Build a ``wide``-ancestor lot and a ``deep``-hop chain, and time their traces."""
     import tempfile
 
+    from reetrace.intake.submit import submit
     from reetrace.models import Registry
-    from reetrace.submission import submit
 
     store = open_store(url)
     load(store, Registry.model_validate(SHAPES_REGISTRY))

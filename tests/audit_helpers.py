@@ -142,8 +142,8 @@ def load_dataset(store: Store, outdir: Path) -> list[dict[str, Any]]:
     """Load a generated dataset (registry, then submissions in manifest order); its ground truth."""
     import orjson
 
-    from reetrace.registry import load, parse_registry
-    from reetrace.submission import submit
+    from reetrace.intake.registry import load, parse_registry
+    from reetrace.intake.submit import submit
 
     load(store, parse_registry(str(outdir / "registry.json")))
     for row in orjson.loads((outdir / "manifest.json").read_bytes()):

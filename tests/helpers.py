@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
+from reetrace.intake.registry import load
+from reetrace.intake.submit import SubmissionResult, submit
 from reetrace.models import Registry
-from reetrace.registry import load
 from reetrace.store import Store
-from reetrace.submission import SubmissionResult, submit
 
 REGISTRY: dict[str, Any] = {
     "groups": [

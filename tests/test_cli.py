@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from reetrace.cli import main
-from reetrace.ingest import write_csv
+from reetrace.intake.files import write_csv
 from reetrace.store import open_store
 from tests.helpers import BAYAN_OBO, REGISTRY, ev, inp, out, write_jsonl
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from reetrace.cli import main
 from reetrace.store import open_store
-from reetrace.verify import verify
+from reetrace.store.verify import verify
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

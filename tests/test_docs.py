@@ -14,7 +14,10 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 
 def _commands(group: click.Group, prefix: str = "reetrace") -> list[tuple[str, click.Command]]:
     out: list[tuple[str, click.Command]] = []
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the root group loads its commands lazily
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
         full = f"{prefix} {name}"
         if isinstance(cmd, click.Group):
             out.extend(_commands(cmd, full))
@@ -24,6 +27,7 @@ def _commands(group: click.Group, prefix: str = "reetrace") -> list[tuple[str, c
 
 
 COMMANDS = _commands(main)
+assert len(COMMANDS) >= 15, "the command listing found too few commands"
 
 
 @pytest.mark.parametrize(("name", "cmd"), COMMANDS, ids=[n for n, _ in COMMANDS])

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
-from reetrace.generate import KINDS, RULES, GenerateSummary, generate
-from reetrace.ingest import read_events
+from reetrace.generate import EXPECTED_RULE, KINDS, GenerateSummary, generate
+from reetrace.intake.files import read_events
 from reetrace.models import Event, OutputLine, Registry
 
 LOSS_BANDS = {"separation": (0.04, 0.08), "metal_smelting": (0.03, 0.05)}
@@ -349,7 +349,7 @@ def test_every_injection_is_recorded_and_names_what_exists(injected: tuple[Gener
     records = ds.truth["injected"]
     assert {r["kind"] for r in records} == set(KINDS)
     assert [r["kind"] for r in records] == [i.kind for i in summary.injected]
-    assert all(r["rule"] in set(RULES.values()) for r in records)
+    assert all(r["rule"] in set(EXPECTED_RULE.values()) for r in records)
     ids = {e.event_id for e in ds.events()}
     referenced = {line.lot for e in ds.events() for line in e.inputs} | set(ds.created)
     for r in records:

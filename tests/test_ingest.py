@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reetrace.elements import ELEMENTS
-from reetrace.ingest import detect_format, open_source, read_events, write_csv
+from reetrace.intake.files import detect_format, open_source, read_events, write_csv
 from reetrace.models import Event
 from tests.helpers import BAYAN_OBO, ev, inp, out
 

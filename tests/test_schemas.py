@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reetrace.ingest import CSV_COLUMNS, CsvRow
+from reetrace.intake.files import CSV_COLUMNS, CsvRow
 from reetrace.schemas import render, schemas
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from reetrace.errors import InputError, Refused, VerificationFailed
+from reetrace.intake.submit import submit
 from reetrace.store import Store, open_store
 from reetrace.store.schema import FACT_TABLES
-from reetrace.submission import submit
-from reetrace.verify import Checkpoint, checkpoint, verify
+from reetrace.store.verify import Checkpoint, checkpoint, verify
 from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
 
 

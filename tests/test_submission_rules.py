@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from reetrace.errors import InputError, NotRegistered
 from reetrace.store import Store
-from reetrace.verify import verify
+from reetrace.store.verify import verify
 from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
 
 ORE = out("ORE1", "concentrate", 1000, reo_pct=50, elements=BAYAN_OBO)
@@ -167,7 +167,7 @@ def test_nil_report_and_lateness(store: Store, tmp_path: Path) -> None:
 
 def test_duplicate_event_id_within_a_file(store: Store, tmp_path: Path) -> None:
     load_registry(store)
-    from reetrace.submission import submit
+    from reetrace.intake.submit import submit
 
     evs = [
         ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
@@ -207,7 +207,9 @@ class _Exploding:
 def test_a_failing_parser_process_fails_the_submission() -> None:
     from datetime import datetime
 
-    from reetrace.submission import SHANGHAI, _prepared_in_worker, _Rules
+    from reetrace.intake.parser import RecordRules as _Rules
+    from reetrace.intake.parser import prepared_in_worker as _prepared_in_worker
+    from reetrace.periods import SHANGHAI
 
     rules = _Rules("MINE", frozenset({"BO"}), "2025-03", datetime(2025, 3, 1, tzinfo=SHANGHAI),
                    datetime(2025, 4, 1, tzinfo=SHANGHAI))  # fmt: skip

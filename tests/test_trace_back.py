@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Connection
 
+from reetrace.audit.for_trace import audit_findings
 from reetrace.store import Store
 from reetrace.trace import BackTrace, LotNotFound, trace_back
-from reetrace.trace.findings import audit_findings
 from tests.helpers import out
 from tests.trace_helpers import ALLOY, PRND, Chain, magnet_chain
 

@@ -32,7 +32,7 @@ def traced(store: Store, tmp_path: Path) -> tuple[Store, BackTrace, ForwardTrace
 
 def test_json_shape(traced: tuple[Store, BackTrace, ForwardTrace]) -> None:
     _, back, fwd = traced
-    doc = orjson.loads(orjson.dumps(back.to_json()))
+    doc = orjson.loads(orjson.dumps(back.to_dict()))
     assert doc["lot"] == "MAG:MAG1" and doc["direction"] == "back"
     assert {o["kind"] for o in doc["origins"]} == {"mine", "import"}
     for o in doc["origins"]:
@@ -42,7 +42,7 @@ def test_json_shape(traced: tuple[Store, BackTrace, ForwardTrace]) -> None:
     assert [p["site"] for p in doc["separation_plants"]] == ["SEP-P"]
     assert len(doc["nodes"]) == len(back.nodes) and len(doc["edges"]) == len(back.edges)
     assert {e["src"] for e in doc["edges"]} <= {n["lot"] for n in doc["nodes"]}
-    fdoc = orjson.loads(orjson.dumps(fwd.to_json()))
+    fdoc = orjson.loads(orjson.dumps(fwd.to_dict()))
     assert fdoc["direction"] == "forward" and fdoc["lot"] == "MINE:ORE1"
     assert sum(e["reo_kg"] for e in fdoc["ended"]) == pytest.approx(fdoc["reo_kg"], rel=1e-6)
 

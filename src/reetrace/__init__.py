@@ -1,1 +1,212 @@
-"""reetrace: product-flow traceability store for rare earths."""
+"""reetrace: product-flow traceability for rare earths.
+
+The public API. The CLI, the demo, the benchmarks and the web service use only these names; anything
+else is internal and may move. Open a store, load a registry, submit a month, trace a lot, audit, verify::
+
+    import reetrace
+
+    store = reetrace.open_store("sqlite:///reetrace.db")
+    reetrace.load_registry(store, reetrace.parse_registry("registry.json"))
+    result = reetrace.submit(store, "NMMINE-2025-03.jsonl", enterprise="NMMINE", period="2025-03")
+    back = reetrace.trace_back(store, "NBMAG:MAG-2503-0042")
+    audit = reetrace.run_audit(store, as_of=None)
+    reetrace.verify(store)
+
+Names are imported on first use (PEP 562), so ``import reetrace`` costs nothing until a name is
+touched: the CLI's start-up depends on it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0.dev0"
+
+#: public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # the store
+    "Store": ("reetrace.store", "Store"),
+    "open_store": ("reetrace.store", "open_store"),
+    "resolve_url": ("reetrace.store", "resolve_url"),
+    "DEFAULT_URL": ("reetrace.store", "DEFAULT_URL"),
+    "schema_revision": ("reetrace.store.migrate", "store_revision"),
+    "verify": ("reetrace.store.verify", "verify"),
+    "checkpoint": ("reetrace.store.verify", "checkpoint"),
+    "Checkpoint": ("reetrace.store.verify", "Checkpoint"),
+    "VerifyResult": ("reetrace.store.verify", "VerifyResult"),
+    # the contract
+    "Event": ("reetrace.models", "Event"),
+    "Registry": ("reetrace.models", "Registry"),
+    "Period": ("reetrace.periods", "Period"),
+    "SHANGHAI": ("reetrace.periods", "SHANGHAI"),
+    # what comes in
+    "submit": ("reetrace.intake.submit", "submit"),
+    "SubmissionResult": ("reetrace.intake.submit", "SubmissionResult"),
+    "read_events": ("reetrace.intake.files", "read_events"),
+    "parse_registry": ("reetrace.intake.registry", "parse_registry"),
+    "load_registry": ("reetrace.intake.registry", "load"),
+    "show_registry": ("reetrace.intake.registry", "show"),
+    "RegistryLoad": ("reetrace.intake.registry", "LoadResult"),
+    "load_dataset": ("reetrace.intake.dataset", "load_dataset"),
+    "read_manifest": ("reetrace.intake.dataset", "read_manifest"),
+    # reading
+    "lot_report": ("reetrace.inspection", "lot_report"),
+    "list_events": ("reetrace.inspection", "list_events"),
+    # trace
+    "trace_back": ("reetrace.trace", "trace_back"),
+    "trace_forward": ("reetrace.trace", "trace_forward"),
+    "BackTrace": ("reetrace.trace", "BackTrace"),
+    "ForwardTrace": ("reetrace.trace", "ForwardTrace"),
+    "trace_graph": ("reetrace.trace.graph", "as_graph"),
+    "graph_to_dot": ("reetrace.trace.graph", "to_dot"),
+    "graph_to_graphml": ("reetrace.trace.graph", "to_graphml"),
+    "render_picture": ("reetrace.trace.picture", "render_picture"),
+    "PICTURE_MAX_NODES": ("reetrace.trace.picture", "MAX_NODES"),
+    "print_trace": ("reetrace.trace.text", "print_trace"),
+    # audit
+    "run_audit": ("reetrace.audit", "run_audit"),
+    "findings_for": ("reetrace.audit", "findings_for"),
+    "audit_findings": ("reetrace.audit.for_trace", "audit_findings"),
+    "quota_report": ("reetrace.audit", "quota_report"),
+    "submissions_status": ("reetrace.audit", "submissions_status"),
+    "AuditResult": ("reetrace.audit", "AuditResult"),
+    "Finding": ("reetrace.audit", "Finding"),
+    "Tolerances": ("reetrace.audit", "Tolerances"),
+    "RULES": ("reetrace.audit", "RULES"),
+    # generated data
+    "generate_dataset": ("reetrace.generate", "generate"),
+    "INJECTION_KINDS": ("reetrace.generate", "KINDS"),
+    "run_demo": ("reetrace.demo", "run_demo"),
+    # errors
+    "ReetraceError": ("reetrace.errors", "ReetraceError"),
+    "InputError": ("reetrace.errors", "InputError"),
+    "Problem": ("reetrace.errors", "Problem"),
+    "NotRegistered": ("reetrace.errors", "NotRegistered"),
+    "StoreError": ("reetrace.errors", "StoreError"),
+    "Busy": ("reetrace.errors", "Busy"),
+    "Refused": ("reetrace.errors", "Refused"),
+    "VerificationFailed": ("reetrace.errors", "VerificationFailed"),
+    "LotNotFound": ("reetrace.errors", "LotNotFound"),
+}
+
+__all__ = [
+    "DEFAULT_URL",
+    "INJECTION_KINDS",
+    "PICTURE_MAX_NODES",
+    "RULES",
+    "SHANGHAI",
+    "AuditResult",
+    "BackTrace",
+    "Busy",
+    "Checkpoint",
+    "Event",
+    "Finding",
+    "ForwardTrace",
+    "InputError",
+    "LotNotFound",
+    "NotRegistered",
+    "Period",
+    "Problem",
+    "ReetraceError",
+    "Refused",
+    "Registry",
+    "RegistryLoad",
+    "Store",
+    "StoreError",
+    "SubmissionResult",
+    "Tolerances",
+    "VerificationFailed",
+    "VerifyResult",
+    "__version__",
+    "audit_findings",
+    "checkpoint",
+    "findings_for",
+    "generate_dataset",
+    "graph_to_dot",
+    "graph_to_graphml",
+    "list_events",
+    "load_dataset",
+    "load_registry",
+    "lot_report",
+    "open_store",
+    "parse_registry",
+    "print_trace",
+    "quota_report",
+    "read_events",
+    "read_manifest",
+    "render_picture",
+    "resolve_url",
+    "run_audit",
+    "run_demo",
+    "schema_revision",
+    "show_registry",
+    "submissions_status",
+    "submit",
+    "trace_back",
+    "trace_forward",
+    "trace_graph",
+    "verify",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'reetrace' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    from reetrace.audit import (
+        RULES,
+        AuditResult,
+        Finding,
+        Tolerances,
+        findings_for,
+        quota_report,
+        run_audit,
+        submissions_status,
+    )
+    from reetrace.audit.for_trace import audit_findings
+    from reetrace.demo import run_demo
+    from reetrace.errors import (
+        Busy,
+        InputError,
+        LotNotFound,
+        NotRegistered,
+        Problem,
+        ReetraceError,
+        Refused,
+        StoreError,
+        VerificationFailed,
+    )
+    from reetrace.generate import KINDS as INJECTION_KINDS
+    from reetrace.generate import generate as generate_dataset
+    from reetrace.inspection import list_events, lot_report
+    from reetrace.intake.dataset import load_dataset, read_manifest
+    from reetrace.intake.files import read_events
+    from reetrace.intake.registry import LoadResult as RegistryLoad
+    from reetrace.intake.registry import load as load_registry
+    from reetrace.intake.registry import parse_registry
+    from reetrace.intake.registry import show as show_registry
+    from reetrace.intake.submit import SubmissionResult, submit
+    from reetrace.models import Event, Registry
+    from reetrace.periods import SHANGHAI, Period
+    from reetrace.store import DEFAULT_URL, Store, open_store, resolve_url
+    from reetrace.store.migrate import store_revision as schema_revision
+    from reetrace.store.verify import Checkpoint, VerifyResult, checkpoint, verify
+    from reetrace.trace import BackTrace, ForwardTrace, trace_back, trace_forward
+    from reetrace.trace.graph import as_graph as trace_graph
+    from reetrace.trace.graph import to_dot as graph_to_dot
+    from reetrace.trace.graph import to_graphml as graph_to_graphml
+    from reetrace.trace.picture import MAX_NODES as PICTURE_MAX_NODES
+    from reetrace.trace.picture import render_picture
+    from reetrace.trace.text import print_trace

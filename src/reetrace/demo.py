@@ -20,16 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress
 from rich.table import Table
 
-from reetrace.audit import run_audit
-from reetrace.dataset import load_dataset, read_manifest
-from reetrace.generate import generate
-from reetrace.store import Store
-from reetrace.submission import SHANGHAI
-from reetrace.trace import BackTrace, trace_back
-from reetrace.trace.findings import audit_findings
-from reetrace.trace.picture import render_picture
-from reetrace.trace.text import print_trace
-from reetrace.verify import verify
+import reetrace
+from reetrace import BackTrace, Store
 
 #: Violations planted in the demo year: one per family of audit rules.
 DEMO_INJECT = (
@@ -69,7 +61,7 @@ def _pick_magnet(store: Store) -> BackTrace | None:
             sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY position LIMIT 40")
         ).scalars()
         for lot in list(lots):
-            t = trace_back(conn, lot, findings_for=audit_findings)
+            t = reetrace.trace_back(conn, lot, findings_for=reetrace.audit_findings)
             kinds = {o.kind for o in t.origins}
             score = (int({"mine", "import"} <= kinds), len(t.origins), -len(t.nodes))
             if best is None or score > best[0]:
@@ -89,17 +81,17 @@ def run_demo(
     t0 = time.perf_counter()
     data = workdir / "data"
     console.rule(f"[bold]1. Generate[/bold] a national year ({year}), seed {seed}, scale {scale}")
-    s = generate(data, year=year, scale=scale, seed=seed, inject=DEMO_INJECT)
+    s = reetrace.generate_dataset(data, year=year, scale=scale, seed=seed, inject=DEMO_INJECT)
     console.print(
         f"{s.enterprises} enterprises of two groups (CNRE, CREG), {s.events:,} events, {s.lot_lines:,} lot "
         f"lines, {s.submissions} monthly submissions in {data}; injected: {', '.join(DEMO_INJECT)}"
     )
 
     console.rule("[bold]2. Submit[/bold] every enterprise's monthly file, in the order they arrived")
-    total = len(read_manifest(data))
+    total = len(reetrace.read_manifest(data))
     with Progress("submitting", BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar:
         task = bar.add_task("", total=total)
-        summary = load_dataset(store, data, on_submission=lambda _r: bar.advance(task))
+        summary = reetrace.load_dataset(store, data, on_submission=lambda _r: bar.advance(task))
     counts = _counts(store)
     console.print(
         f"{summary.submissions} submissions ({summary.late} late): {summary.events:,} new events. The store "
@@ -113,14 +105,14 @@ def run_demo(
     if picked is None:
         console.print("no magnet lot in the store")
     else:
-        print_trace(picked, console)
+        reetrace.print_trace(picked, console)
         picture = workdir / "magnet-trace.svg"
-        render_picture(picked, str(picture), "svg")
+        reetrace.render_picture(picked, str(picture), "svg")
         console.print(f"picture of the provenance graph: [bold]{picture}[/bold]")
 
     console.rule("[bold]4. Audit[/bold] the year")
-    as_of = datetime(year + 1, 3, 1, tzinfo=SHANGHAI)
-    result = run_audit(store, as_of=as_of)
+    as_of = datetime(year + 1, 3, 1, tzinfo=reetrace.SHANGHAI)
+    result = reetrace.run_audit(store, as_of=as_of)
     by_rule = result.counts()
     table = Table("rule", "findings", "seconds", title=f"audit as of {as_of:%Y-%m-%d}")
     for rule, n in by_rule.items():
@@ -145,7 +137,7 @@ def run_demo(
         console.print(f"  missed: {m['kind']} ({m['rule']}) at {m['enterprise']}")
 
     console.rule("[bold]5. Verify[/bold] the hash chain and every derived table")
-    console.print(verify(store).message())
+    console.print(reetrace.verify(store).message())
     seconds = time.perf_counter() - t0
     lot = picked.lot if picked else "ENT:LOT"
     console.print(

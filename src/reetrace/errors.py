@@ -6,7 +6,8 @@ ReetraceError
  ├── StoreError          the database refused or failed
  │    ├── Busy           another writer held the log longer than the lock timeout
  │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
- └── VerificationFailed  the log or a derived table no longer matches the hash chain
+ ├── VerificationFailed  the log or a derived table no longer matches the hash chain
+ └── LotNotFound         no event creates, draws or receives the lot
 """
 
 from __future__ import annotations
@@ -73,3 +74,7 @@ class VerificationFailed(ReetraceError):
         self.position = position
         self.reason = reason
         super().__init__(f"position {position}: {reason}")
+
+
+class LotNotFound(ReetraceError):
+    """No event creates, draws or receives the lot."""

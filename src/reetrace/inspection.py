@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.models import split_lot
+from reetrace.periods import Period
 from reetrace.store import Store
 from reetrace.store.schema import UTCDateTime
-from reetrace.submission import Period
 
 _EVENT_COLS = (
     "e.position, e.event_id, e.type, e.enterprise, e.site, e.occurred_at, e.counterparty, e.process, "

@@ -2,7 +2,7 @@
 
 Everything that can be checked on one record alone is checked here; rules that need other records
 (lots that must exist, output lots that must be new, cycles, the registry) live in
-:mod:`reetrace.submission`. Lot references are normalised to ``ENT:LOT``: a bare code in a lot line means
+:mod:`reetrace.intake`. Lot references are normalised to ``ENT:LOT``: a bare code in a lot line means
 a lot of the reporting enterprise.
 """
 
@@ -135,7 +135,9 @@ class OutputLine(_Strict):
 # Events
 
 
-class Origin(_Strict):
+class CustomsOrigin(_Strict):
+    """Where an imported lot entered the country (an ``import`` event's ``origin`` field)."""
+
     customs_entry: Code
     country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
     hs_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}(\.?\d{2}){0,3}$")]
@@ -199,7 +201,7 @@ class Event(_Strict):
     outputs: list[OutputLine] = Field(default_factory=list, max_length=10_000)
     documents: dict[Code, Code] | None = None
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    origin: Origin | None = None
+    origin: CustomsOrigin | None = None
     process: ProcessKind | None = None
     counterparty: EnterpriseCode | None = None
     destination: Destination | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from reetrace.ingest import CsvRow
+from reetrace.intake.files import CsvRow
 from reetrace.models import Event, Registry
 
 _ID = "https://reetrace.example/schemas/"

@@ -19,22 +19,19 @@ from reetrace.audit.quota import QuotaRow, quota_table
 from reetrace.audit.reporting import SubmissionStatus, submission_status
 from reetrace.audit.rules import RULES, Rule
 from reetrace.audit.runner import findings_for, run_audit
-from reetrace.audit.scope import Scope, closed_period
+from reetrace.audit.scope import Scope
+from reetrace.periods import closed_period
 from reetrace.store import Store
 
 
 def quota_report(store: Store, year: int) -> list[QuotaRow]:
     """Mining and separation quota against use for ``year``, per group and enterprise."""
     with store.reading() as conn:
+        now = datetime.now(UTC)
         scope = Scope(
-            conn.dialect.name,
-            datetime.now(UTC),
-            closed_period(datetime.now(UTC)),
-            f"{year:04d}-01",
-            f"{year:04d}-12",
-            None,
-            Tolerances(),
-        )
+            sql=store.sql, as_of=now, closed=closed_period(now), period_from=f"{year:04d}-01",
+            period_to=f"{year:04d}-12", enterprise=None, tol=Tolerances(),
+        )  # fmt: skip
         return [r for r in quota_table(conn, scope) if r.year == year]
 
 

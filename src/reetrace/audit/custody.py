@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
-from reetrace.audit.scope import Scope, event_lots, shift
+from reetrace.audit.scope import Scope, event_lots
+from reetrace.periods import shift
 
 _LINES = """
     lines AS (
@@ -51,7 +52,8 @@ _LINES = """
 def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     tol = scope.tol
     closed_ship = shift(scope.closed, -tol.custody_grace_periods)
-    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]), docs=_docs_text(scope))
+    docs = scope.sql.frame_text("g.body", "record", "documents")
+    lines = _LINES.format(focus=scope.focus(lots=["i.lot"]), docs=docs)
     period = "coalesce(g.ship_period, g.recv_period)"
     sql = f"""
     WITH {lines},
@@ -150,27 +152,6 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     return findings
 
 
-def _docs_text(scope: Scope) -> str:
-    """The ``documents`` of the event whose log row is ``g`` as canonical JSON text (or NULL)."""
-    if scope.dialect == "postgresql":
-        return "CAST(convert_from(g.body, 'UTF8')::json #> '{record,documents}' AS text)"
-    return "json_extract(CAST(g.body AS TEXT), '$.record.documents')"
-
-
-def _docs(scope: Scope) -> str:
-    """The ``documents`` object of the event whose log row is ``g``, from its frame."""
-    if scope.dialect == "postgresql":
-        # json (text) parses faster than jsonb; only the small documents object becomes jsonb.
-        return "(convert_from(g.body, 'UTF8')::json #> '{record,documents}')::jsonb"
-    return "json_extract(CAST(g.body AS TEXT), '$.record.documents')"
-
-
-def _each(scope: Scope, expr: str, alias: str) -> str:
-    if scope.dialect == "postgresql":
-        return f"jsonb_each_text({expr}) AS {alias}"
-    return f"json_each({expr}) AS {alias}"
-
-
 def _side(scope: Scope, type_: str) -> str:
     """Custody lines of one side with their documents, as a subquery (not a CTE: PostgreSQL plans
     a join of CTEs blind, without statistics, and picked quadratic plans for this one)."""
@@ -179,7 +160,7 @@ def _side(scope: Scope, type_: str) -> str:
         sender, receiver = receiver, sender
     return f"""(
         SELECT e.position, {sender} AS sender, {receiver} AS receiver, i.lot, s.period,
-               {_docs(scope)} AS docs
+               {scope.sql.frame_object("g.body", "record", "documents")} AS docs
         FROM effective_inputs i JOIN events e ON e.position = i.position
         JOIN submissions s ON s.position = e.submission JOIN log g ON g.position = e.position
         WHERE e.type = '{type_}' AND e.counterparty IN (SELECT code FROM enterprises)
@@ -191,7 +172,7 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     # A ship is judged against all receives of its key at once (GROUP BY ... HAVING): it is a
     # finding only when every one of them clashes.
     conflict = f"""EXISTS (
-        SELECT 1 FROM {_each(scope, "sh.docs", "a")} JOIN {_each(scope, "rc.docs", "b")}
+        SELECT 1 FROM {scope.sql.each_text("sh.docs", "a")} JOIN {scope.sql.each_text("rc.docs", "b")}
           ON a.key = b.key WHERE a.value <> b.value)"""
     sql = f"""
     SELECT sh.position AS ship, sh.lot, sh.sender, sh.receiver, sh.period,
@@ -211,8 +192,8 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     if not bad:
         return []
     # The few ships found wanting, again with their receives for the finding's detail.
-    ships = scope.array(sorted({p for p, _, _ in bad}))
-    detail_sql = f"SELECT * FROM ({sql}) j WHERE {scope.member('j.ship', 'bad', 'bigint')}"
+    ships = scope.sql.array(sorted({p for p, _, _ in bad}))
+    detail_sql = f"SELECT * FROM ({sql}) j WHERE {scope.sql.member('j.ship', 'bad', 'bigint')}"
     groups: dict[tuple[int, str], list[Any]] = {}
     for row in conn.execute(sa.text(detail_sql), scope.params(bad=ships)):
         if (int(row[0]), row[1], row[3]) in bad:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
-from reetrace.audit.flows import event_balance_ctes
+from reetrace.audit.ledger import event_balance_ctes
 from reetrace.audit.scope import Scope, event_lots
 from reetrace.elements import ELEMENTS
 

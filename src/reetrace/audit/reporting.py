@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
-from reetrace.audit.scope import Scope, event_lots, shift, to_datetime
-from reetrace.submission import Period
+from reetrace.audit.scope import Scope, event_lots, to_datetime
+from reetrace.periods import Period, shift
 
 
 def store_periods(conn: Connection) -> tuple[str | None, str | None]:
@@ -54,7 +54,7 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
             SELECT DISTINCT enterprise, substr(period, 1, 4) AS yr FROM submissions
         ), owed AS (
             SELECT a.enterprise, p.value AS period
-            FROM active a JOIN (SELECT value FROM {_values(scope)}) p
+            FROM active a JOIN (SELECT value FROM {scope.sql.values("due")}) p
               ON substr(p.value, 1, 4) = a.yr
         )
         SELECT o.enterprise, o.period FROM owed o
@@ -63,7 +63,7 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
           {scope.ent("o.enterprise")}
         ORDER BY 1, 2
         """
-        for ent, period in conn.execute(sa.text(missing), scope.params(due=scope.array(due))):
+        for ent, period in conn.execute(sa.text(missing), scope.params(due=scope.sql.array(due))):
             deadline = Period.parse(period).deadline()
             findings.append(
                 Finding(
@@ -108,12 +108,6 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
         )
     findings += _late_retractions(conn, scope)
     return findings
-
-
-def _values(scope: Scope) -> str:
-    if scope.dialect == "postgresql":
-        return "unnest(CAST(:due AS text[])) AS value"
-    return "json_each(:due)"
 
 
 def _days(later: datetime, earlier: datetime) -> str:

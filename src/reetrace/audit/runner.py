@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,9 +13,10 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import AuditResult, Finding, Tolerances
 from reetrace.audit.rules import RULES
-from reetrace.audit.scope import Scope, closed_period
+from reetrace.audit.scope import Scope
+from reetrace.periods import Period, closed_period
 from reetrace.store import Store
-from reetrace.submission import Period
+from reetrace.store.dialect import dialect_of
 
 
 @contextmanager
@@ -23,12 +25,7 @@ def _connection(store_or_conn: Store | Connection) -> Iterator[Connection]:
         yield store_or_conn
     else:
         with store_or_conn.reading() as conn:
-            if conn.dialect.name == "postgresql":
-                # A whole-store audit is a handful of large joins and aggregates: JIT compiling them
-                # costs seconds and wins nothing, and hash aggregates need more than the 4 MB
-                # default to stay off disk. SET LOCAL: only this read transaction.
-                conn.exec_driver_sql("SET LOCAL jit = off")
-                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            store_or_conn.sql.tune_for_audit(conn)
             yield conn
 
 
@@ -76,7 +73,10 @@ def run_audit(
     findings: list[Finding] = []
     timings: dict[str, float] = {}
     with _connection(store_or_conn) as conn:
-        scope = Scope(conn.dialect.name, when, closed_period(when), pfrom, pto, enterprise, tol)
+        scope = Scope(
+            sql=dialect_of(conn), as_of=when, closed=closed_period(when), period_from=pfrom,
+            period_to=pto, enterprise=enterprise, tol=tol,
+        )  # fmt: skip
         for rule_id in chosen:
             started = time.perf_counter()
             findings += RULES[rule_id].check(conn, scope)
@@ -106,19 +106,12 @@ def findings_for(
     lot_set, pos_set = set(lots), {int(p) for p in positions}
     if not lot_set and not pos_set:
         return []
-    base = Scope(conn.dialect.name, when, closed_period(when), None, None, None, tol)
+    base = Scope(
+        sql=dialect_of(conn), as_of=when, closed=closed_period(when), period_from=None, period_to=None,
+        enterprise=None, tol=tol,
+    )  # fmt: skip
     flots, fpos = _expand(conn, base, lot_set, pos_set)
-    scope = Scope(
-        base.dialect,
-        when,
-        base.closed,
-        None,
-        None,
-        None,
-        tol,
-        focus_lots=tuple(sorted(flots)),
-        focus_positions=tuple(sorted(fpos)),
-    )
+    scope = replace(base, focus_lots=tuple(sorted(flots)), focus_positions=tuple(sorted(fpos)))
     findings: list[Finding] = []
     for rule in RULES.values():
         if rule.touches_lots:
@@ -135,17 +128,17 @@ def _expand(conn: Connection, scope: Scope, lots: set[str], positions: set[int])
     fpos = set(positions)
     if lots:
         sql = f"""
-        SELECT position FROM inputs WHERE {scope.member("lot", "ls")}
-        UNION SELECT position FROM lots WHERE {scope.member("lot", "ls")}
+        SELECT position FROM inputs WHERE {scope.sql.member("lot", "ls")}
+        UNION SELECT position FROM lots WHERE {scope.sql.member("lot", "ls")}
         """
-        fpos |= {int(r[0]) for r in conn.execute(sa.text(sql), {"ls": scope.array(sorted(lots))})}
+        fpos |= {int(r[0]) for r in conn.execute(sa.text(sql), {"ls": scope.sql.array(sorted(lots))})}
     flots = set(lots)
     if fpos:
         sql = f"""
-        SELECT lot FROM inputs WHERE {scope.member("position", "ps", "bigint")}
-        UNION SELECT lot FROM lots WHERE {scope.member("position", "ps", "bigint")}
+        SELECT lot FROM inputs WHERE {scope.sql.member("position", "ps", "bigint")}
+        UNION SELECT lot FROM lots WHERE {scope.sql.member("position", "ps", "bigint")}
         """
-        flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.array(sorted(fpos))})}
+        flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.sql.array(sorted(fpos))})}
     return flots, fpos
 
 
@@ -154,8 +147,8 @@ def _with_event_ids(conn: Connection, scope: Scope, findings: Iterable[Finding])
     wanted = sorted({p for f in found for p in f.events})
     if not wanted:
         return found
-    sql = f"SELECT position, event_id FROM events WHERE {scope.member('position', 'ps', 'bigint')}"
-    ids = {int(p): e for p, e in conn.execute(sa.text(sql), {"ps": scope.array(wanted)})}
+    sql = f"SELECT position, event_id FROM events WHERE {scope.sql.member('position', 'ps', 'bigint')}"
+    ids = {int(p): e for p, e in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)})}
     out = []
     for f in found:
         if f.events:

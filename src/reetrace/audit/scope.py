@@ -1,9 +1,10 @@
-"""What one audit run looks at, and the few SQL pieces that differ between SQLite and PostgreSQL.
+"""What one audit run looks at.
 
 Every rule is a handful of set-based queries over the derived tables; the :class:`Scope` turns the
 run's parameters (period range, enterprise, the lots and positions a trace asks about) into ``AND``
-clauses and bind parameters, so a rule states its query once for both backends and for both uses (a
-whole-store audit and :func:`reetrace.audit.findings_for`).
+clauses and bind parameters, so a rule states its query once for both uses (a whole-store audit and
+:func:`reetrace.audit.findings_for`). What differs between the databases is the backend's
+:class:`~reetrace.store.dialect.Dialect`, which the run carries as ``sql``.
 
 Periods are ``YYYY-MM`` text, compared as text. An event's period is the period of the submission that
 recorded it (the writer checked that ``occurred_at`` lies in it), so no rule converts time zones in SQL.
@@ -16,28 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Tolerances
 from reetrace.elements import ELEMENTS
-from reetrace.submission import SHANGHAI, Period
-
-
-def shift(period: str, months: int) -> str:
-    p = Period.parse(period)
-    index = p.year * 12 + (p.month - 1) + months
-    return str(Period(index // 12, index % 12 + 1))
-
-
-def closed_period(as_of: datetime) -> str:
-    """The latest period whose reporting deadline lies before ``as_of``."""
-    local = as_of.astimezone(SHANGHAI)
-    previous = shift(f"{local.year:04d}-{local.month:02d}", -1)
-    if Period.parse(previous).deadline() < as_of:
-        return previous
-    return shift(previous, -1)
+from reetrace.store.dialect import Dialect
 
 
 def to_datetime(value: Any) -> datetime:
@@ -52,9 +37,10 @@ def element_cols(prefix: str) -> list[str]:
     return [f'{prefix}."{el}"' for el in ELEMENTS]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scope:
-    dialect: str
+    #: The SQL of the database the run reads.
+    sql: Dialect
     as_of: datetime
     #: Latest period whose deadline has passed at ``as_of``.
     closed: str
@@ -77,14 +63,11 @@ class Scope:
             "ent": self.enterprise,
         }
         if self.focus_lots is not None:
-            p["flots"] = self._array(list(self.focus_lots))
+            p["flots"] = self.sql.array(self.focus_lots)
         if self.focus_positions is not None:
-            p["fpos"] = self._array(list(self.focus_positions))
+            p["fpos"] = self.sql.array(self.focus_positions)
         p.update(extra)
         return p
-
-    def _array(self, values: list[Any]) -> Any:
-        return values if self.dialect == "postgresql" else orjson.dumps(values).decode()
 
     # -- clauses -----------------------------------------------------------------------------------
 
@@ -103,15 +86,6 @@ class Scope:
             return ""
         return " AND (" + " OR ".join(f"{c} = :ent" for c in cols) + ")"
 
-    def member(self, col: str, param: str, kind: str = "text") -> str:
-        """``col`` is an element of the array bound to ``param`` (see :meth:`array`).
-
-        PostgreSQL gets ``= ANY(array)``, which it answers with index scans for a short array (an
-        ``IN (SELECT unnest(...))`` is planned as a hash join over the whole table)."""
-        if self.dialect == "postgresql":
-            return f"{col} = ANY(CAST(:{param} AS {kind}[]))"
-        return f"{col} IN (SELECT value FROM json_each(:{param}))"
-
     def focus(self, lots: Sequence[str] = (), positions: Sequence[str] = ()) -> str:
         """``AND`` clause keeping rows where a lot column is a focus lot or a position column a focus
         position (nothing when the run is not focused).
@@ -124,14 +98,10 @@ class Scope:
             return ""
         terms = []
         if self.focus_lots:
-            terms += [self.member(c, "flots") for c in lots]
+            terms += [self.sql.member(c, "flots") for c in lots]
         if self.focus_positions:
-            terms += [self.member(c, "fpos", "bigint") for c in positions]
+            terms += [self.sql.member(c, "fpos", "bigint") for c in positions]
         return " AND (" + " OR ".join(terms) + ")" if terms else " AND 1 = 0"
-
-    def array(self, values: Iterable[Any]) -> Any:
-        """A bind value for :meth:`member`."""
-        return self._array(list(values))
 
     def greatest(self, a: str, b: str) -> str:
         return f"CASE WHEN {a} >= {b} THEN {a} ELSE {b} END"
@@ -154,10 +124,10 @@ def event_lots(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict
     if not wanted:
         return {}
     sql = f"""
-        SELECT position, lot FROM inputs WHERE {scope.member("position", "ps", "bigint")}
+        SELECT position, lot FROM inputs WHERE {scope.sql.member("position", "ps", "bigint")}
         UNION ALL
-        SELECT position, lot FROM lots WHERE {scope.member("position", "ps", "bigint")}
+        SELECT position, lot FROM lots WHERE {scope.sql.member("position", "ps", "bigint")}
     """
-    for pos, lot in conn.execute(sa.text(sql), {"ps": scope.array(wanted)}):
+    for pos, lot in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)}):
         out[int(pos)].add(lot)
     return {p: sorted(v) for p, v in out.items()}

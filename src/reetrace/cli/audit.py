@@ -6,23 +6,18 @@ import csv
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from reetrace.audit import (
-    RULES,
-    AuditResult,
-    Tolerances,
-    quota_report,
-    run_audit,
-    submissions_status,
-)
+import reetrace
 from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
-from reetrace.submission import SHANGHAI
+
+if TYPE_CHECKING:
+    from reetrace import AuditResult
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,12 +42,12 @@ def as_of_option(f: F) -> F:
 @as_of_option
 @click.option("--enterprise", metavar="E", help="Only findings about this enterprise.")
 @click.option(
-    "--rule", "rules", multiple=True, type=click.Choice(list(RULES)),
+    "--rule", "rules", multiple=True, type=click.Choice(list(reetrace.RULES)),
     help="Run only this rule (repeatable). Default: all ten.",
 )  # fmt: skip
 @click.option(
     "--tolerance", "tolerances", multiple=True, metavar="NAME=VALUE",
-    help=f"Override a tolerance (repeatable). Names: {', '.join(Tolerances().to_dict())}.",
+    help=f"Override a tolerance (repeatable). Names: {', '.join(reetrace.Tolerances().to_dict())}.",
 )  # fmt: skip
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one finding per row.")
@@ -80,9 +75,9 @@ def audit_cmd(
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    tol = Tolerances().with_overrides(tolerances)
+    tol = reetrace.Tolerances().with_overrides(tolerances)
     with store_for(db) as store:
-        result = run_audit(
+        result = reetrace.run_audit(
             store, period_from=period_from, period_to=period_to, as_of=parse_as_of(as_of),
             enterprise=enterprise, rules=rules or None, tolerances=tol,
         )  # fmt: skip
@@ -143,7 +138,7 @@ def quota_report_cmd(year: int, as_json: bool, db: str) -> None:
     Example: reetrace quota report --year 2025
     """
     with store_for(db) as store:
-        rows = quota_report(store, year)
+        rows = reetrace.quota_report(store, year)
     if as_json:
         print_json({"year": year, "rows": [r.to_dict() for r in rows]})
         return
@@ -192,7 +187,7 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
     Example: reetrace submissions status --period 2025-03 --as-of 2025-04-11
     """
     with store_for(db) as store:
-        rows = submissions_status(store, period, parse_as_of(as_of))
+        rows = reetrace.submissions_status(store, period, parse_as_of(as_of))
     if as_json:
         print_json({"period": period, "rows": [r.to_dict() for r in rows]})
         return
@@ -201,7 +196,7 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
               title=f"submissions {period}")  # fmt: skip
     for r in rows:
         received = (
-            datetime.fromisoformat(r.received_at).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+            datetime.fromisoformat(r.received_at).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
             if r.received_at else ""
         )  # fmt: skip
         t.add_row(r.enterprise, r.name or "", f"[{style[r.status]}]{r.status}[/]",

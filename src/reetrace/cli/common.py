@@ -7,29 +7,21 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from reetrace.errors import InputError, ReetraceError
-from reetrace.store import DEFAULT_URL, Store, open_store
-from reetrace.submission import SHANGHAI
+
+if TYPE_CHECKING:
+    from reetrace.store import Store
+
+#: The default store (repeated from :mod:`reetrace.store` so that building the CLI imports no database
+#: code; a test checks that the two agree).
+DEFAULT_URL = "sqlite:///reetrace.db"
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="reetrace")
-def main() -> None:
-    """reetrace: product-flow traceability for rare earths.
-
-    An append-only store of lot-to-lot events (SQLite by default, PostgreSQL for real
-    deployments), traces of any lot back to its mines, separation plants and import entries,
-    and audits that turn the records into findings.
-
-    Every command takes --db URL (default sqlite:///reetrace.db, or $REETRACE_DB).
-    """
 
 
 def db_option(f: F) -> F:
@@ -52,6 +44,8 @@ def json_option(f: F) -> F:
 @contextmanager
 def store_for(url: str) -> Iterator[Store]:
     """Open the store and turn library errors into clean CLI errors."""
+    from reetrace import open_store
+
     try:
         store = open_store(url)
     except ReetraceError as exc:
@@ -89,6 +83,8 @@ def parse_time(value: str | None, *, param_hint: str, dates: bool) -> datetime |
         what = "a date or ISO 8601 time" if dates else "ISO 8601"
         raise click.BadParameter(f"{value!r} is not {what}", param_hint=param_hint) from exc
     if ts.tzinfo is None:
+        from reetrace.periods import SHANGHAI
+
         if not dates or len(value) > 10:
             raise click.BadParameter("give an offset, e.g. 2025-04-11T00:00:00+08:00", param_hint=param_hint)
         ts = ts.replace(tzinfo=SHANGHAI)

@@ -9,10 +9,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+import reetrace
 from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
-from reetrace.dataset import load_dataset, read_manifest
-from reetrace.demo import run_demo
-from reetrace.generate import KINDS, generate
 
 
 @click.command("generate")
@@ -25,7 +23,7 @@ from reetrace.generate import KINDS, generate
               help="Size: 1 is a demo (thousands of events), 300 over a million edges.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, help="The same seed gives the same bytes.")
 @click.option("--inject", "inject", default="", metavar="KIND[,KIND…]",
-              help=f"Violations to inject (or 'all'): {', '.join(KINDS)}.")  # fmt: skip
+              help=f"Violations to inject (or 'all'): {', '.join(reetrace.INJECTION_KINDS)}.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @json_option
 @errors_to_click
@@ -41,7 +39,15 @@ def generate_cmd(
     Example: reetrace generate data/2025 --scale 1 --seed 7 --inject double_draw,late_report
     """
     kinds = [k.strip() for k in inject.split(",") if k.strip()]
-    s = generate(Path(outdir), year=year, months=months, scale=scale, seed=seed, inject=kinds, fmt=fmt)  # type: ignore[arg-type]
+    s = reetrace.generate_dataset(
+        Path(outdir),
+        year=year,
+        months=months,
+        scale=scale,
+        seed=seed,
+        inject=kinds,
+        fmt=fmt,  # type: ignore[arg-type]  # click.Choice admits only jsonl and csv
+    )
     if as_json:
         print_json({"outdir": str(s.outdir), "enterprises": s.enterprises, "events": s.events,
                     "lot_lines": s.lot_lines, "edges": s.edges, "submissions": s.submissions,
@@ -67,15 +73,17 @@ def load_cmd(directory: str, quiet: bool, db: str) -> None:
 
     Example: reetrace load data/2025 --db postgresql://postgres@localhost/reetrace
     """
-    total = len(read_manifest(Path(directory)))
+    total = len(reetrace.read_manifest(Path(directory)))
     with store_for(db) as store:
         if quiet or not sys.stderr.isatty():
-            summary = load_dataset(store, Path(directory))
+            summary = reetrace.load_dataset(store, Path(directory))
         else:
             with Progress("loading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=Console(stderr=True), transient=True) as bar:  # fmt: skip
                 task = bar.add_task("submissions", total=total)
-                summary = load_dataset(store, Path(directory), on_submission=lambda _r: bar.advance(task))
+                summary = reetrace.load_dataset(
+                    store, Path(directory), on_submission=lambda _r: bar.advance(task)
+                )
     click.echo(
         f"loaded {summary.submissions} submissions: {summary.events:,} new events, "
         f"{summary.lot_lines:,} lot lines, {summary.late} late"
@@ -98,6 +106,6 @@ def demo_cmd(workdir: str, scale: float, seed: int, db: str) -> None:
     Example: reetrace demo
     """
     with store_for(db) as store:
-        report = run_demo(store, Path(workdir), Console(), scale=scale, seed=seed)
+        report = reetrace.run_demo(store, Path(workdir), Console(), scale=scale, seed=seed)
     if report.missed:
         raise click.ClickException(f"{len(report.missed)} injected violations were not found")

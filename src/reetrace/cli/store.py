@@ -11,11 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from reetrace import inspection, registry, verify
+import reetrace
 from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
-from reetrace.errors import VerificationFailed
-from reetrace.store.migrate import current
-from reetrace.submission import SHANGHAI, submit
 
 console = Console()
 
@@ -31,7 +28,7 @@ def init_cmd(db: str) -> None:
     Example: reetrace init --db postgresql://postgres@localhost/reetrace
     """
     with store_for(db) as store:
-        click.echo(f"schema at revision {current(store.engine)} ({store.dialect})")
+        click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
 
 
 @click.group("registry")
@@ -48,9 +45,9 @@ def registry_load(file: str, db: str) -> None:
 
     Example: reetrace registry load registry.json
     """
-    reg = registry.parse_registry(file)
+    reg = reetrace.parse_registry(file)
     with store_for(db) as store:
-        click.echo(registry.load(store, reg).message())
+        click.echo(reetrace.load_registry(store, reg).message())
 
 
 @registry_group.command("show")
@@ -63,7 +60,7 @@ def registry_show(db: str, as_json: bool) -> None:
     Example: reetrace registry show --json
     """
     with store_for(db) as store:
-        data = registry.show(store)
+        data = reetrace.show_registry(store)
     if as_json:
         print_json(data)
         return
@@ -87,7 +84,7 @@ def registry_show(db: str, as_json: bool) -> None:
 
 def _short(iso: str) -> str:
     """An ISO time as Asia/Shanghai wall-clock minutes, the way reporters think of it."""
-    return datetime.fromisoformat(iso).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 @click.command("submit")
@@ -123,12 +120,14 @@ def submit_cmd(
                 TransferSpeedColumn(), console=Console(stderr=True), transient=True,
             ) as bar:  # fmt: skip
                 task = bar.add_task(f"{enterprise} {period}", total=size)
-                result = submit(
+                result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
                     progress=lambda n: bar.advance(task, n),
                 )  # fmt: skip
         else:
-            result = submit(store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt)
+            result = reetrace.submit(
+                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt
+            )
     if as_json:
         print_json({
             "enterprise": result.enterprise, "period": result.period, "position": result.position,
@@ -157,11 +156,11 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
     """
     against = None
     if checkpoint_file:
-        against = verify.Checkpoint.from_json(Path(checkpoint_file).read_bytes())
+        against = reetrace.Checkpoint.from_bytes(Path(checkpoint_file).read_bytes())
     with store_for(db) as store:
         try:
-            result = verify.verify(store, against=against)
-        except VerificationFailed as exc:
+            result = reetrace.verify(store, against=against)
+        except reetrace.VerificationFailed as exc:
             raise click.ClickException(f"verification FAILED at {exc}") from exc
     click.echo(result.message())
 
@@ -175,7 +174,7 @@ def checkpoint_cmd(db: str) -> None:
     Example: reetrace checkpoint > head-2025-04.json
     """
     with store_for(db) as store:
-        sys.stdout.buffer.write(verify.checkpoint(store).to_json() + b"\n")
+        sys.stdout.buffer.write(reetrace.checkpoint(store).to_bytes() + b"\n")
 
 
 @click.command("lot")
@@ -189,7 +188,7 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
     Example: reetrace lot NMSEP:PRND-2025-03-01
     """
     with store_for(db) as store:
-        rep = inspection.lot_report(store, lot)
+        rep = reetrace.lot_report(store, lot)
     if as_json:
         print_json(rep)
         return
@@ -227,7 +226,7 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
     Example: reetrace events --enterprise NMSEP --period 2025-03
     """
     with store_for(db) as store:
-        rows = inspection.list_events(store, enterprise, period)
+        rows = reetrace.list_events(store, enterprise, period)
     if as_json:
         print_json(rows)
         return

@@ -8,12 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+import reetrace
 from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
-from reetrace.trace import BackTrace, ForwardTrace, trace_back, trace_forward
-from reetrace.trace.findings import audit_findings
-from reetrace.trace.graph import as_graph, to_dot, to_graphml
-from reetrace.trace.picture import MAX_NODES, render_picture
-from reetrace.trace.text import print_trace
 
 FORMATS = ("tree", "json", "dot", "graphml", "svg", "png")
 
@@ -28,7 +24,7 @@ FORMATS = ("tree", "json", "dot", "graphml", "svg", "png")
               help="Write to FILE instead of the terminal (required for svg and png).")  # fmt: skip
 @click.option("--findings/--no-findings", default=True, show_default=True,
               help="Attach the audit findings that touch the traced lots and events.")  # fmt: skip
-@click.option("--max-nodes", type=click.IntRange(1), default=MAX_NODES, show_default=True,
+@click.option("--max-nodes", type=click.IntRange(1), default=reetrace.PICTURE_MAX_NODES, show_default=True,
               help="Lots drawn in a picture at most (those carrying the most REO).")  # fmt: skip
 @db_option
 @errors_to_click
@@ -56,35 +52,35 @@ def trace_cmd(
         fmt = "json"
     if fmt in ("svg", "png") and not output:
         raise click.UsageError(f"--format {fmt} writes a picture: give --output FILE")
-    hook = audit_findings if findings else None
-    result: BackTrace | ForwardTrace
+    hook = reetrace.audit_findings if findings else None
+    result: reetrace.BackTrace | reetrace.ForwardTrace
     with store_for(db) as store, store.reading() as conn:
         if forward:
-            result = trace_forward(conn, lot, findings_for=hook)
+            result = reetrace.trace_forward(conn, lot, findings_for=hook)
         else:
-            result = trace_back(conn, lot, findings_for=hook)
+            result = reetrace.trace_back(conn, lot, findings_for=hook)
     if fmt in ("svg", "png"):
         assert output is not None
-        render_picture(result, output, fmt, max_nodes=max_nodes)
+        reetrace.render_picture(result, output, fmt, max_nodes=max_nodes)
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "tree":
         if output:
             with Path(output).open("w", encoding="utf-8") as fh:
-                print_trace(result, Console(file=fh, width=120, no_color=True))
+                reetrace.print_trace(result, Console(file=fh, width=120, no_color=True))
         else:
-            print_trace(result, Console())
+            reetrace.print_trace(result, Console())
         return
     if fmt == "json" and not output:
-        print_json(result.to_json())
+        print_json(result.to_dict())
         return
     if fmt == "json":
         import orjson
 
-        text = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
     else:
-        graph = as_graph(result)
-        text = to_dot(graph) if fmt == "dot" else to_graphml(graph)
+        graph = reetrace.trace_graph(result)
+        text = reetrace.graph_to_dot(graph) if fmt == "dot" else reetrace.graph_to_graphml(graph)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:

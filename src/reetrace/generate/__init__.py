@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 import orjson
 
-from reetrace.generate.flows import Economy
+from reetrace.generate.economy import Economy
 from reetrace.generate.industry import build_industry
-from reetrace.generate.inject import KINDS, RULES, Injection, Injector, parse_kinds
+from reetrace.generate.inject import EXPECTED_RULE, KINDS, Injection, Injector, parse_kinds
 from reetrace.generate.timeline import period, received_at
 from reetrace.generate.writer import SubmissionWriter
 
-__all__ = ["KINDS", "RULES", "GenerateSummary", "Injection", "generate"]
+__all__ = ["EXPECTED_RULE", "KINDS", "GenerateSummary", "Injection", "generate"]
 
 
 @dataclass
@@ -123,7 +123,7 @@ def generate(
             "months": months,
             "scale": scale,
             "format": fmt,
-            "injected": [i.as_dict() for i in injected],
+            "injected": [i.to_dict() for i in injected],
         },
     )
     return GenerateSummary(

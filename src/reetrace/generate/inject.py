@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reetrace.generate.flows import IMPORT_LOT_T, ORE_LOT_T, ORES, Economy
+from reetrace.generate.economy import IMPORT_LOT_T, ORE_LOT_T, ORES, Economy
 from reetrace.generate.industry import DEPOSIT_PROFILE, GROUP_REGION, Actor
 from reetrace.generate.lots import Ev, Lot
 from reetrace.generate.profiles import DEPOSITS, element_kg, perturb
 from reetrace.generate.timeline import HOUR, iso, period
 
 #: Injection kind -> the audit rule it must trigger.
-RULES: dict[str, str] = {
+EXPECTED_RULE: dict[str, str] = {
     "laundering": "unexplained_lot",
     "unexplained_purchase": "unexplained_lot",
     "overquota_mining": "quota_exceeded",
@@ -44,7 +44,7 @@ RULES: dict[str, str] = {
     "yield_inflation": "output_exceeds_input",
     "diversion": "period_mass_balance",
 }
-KINDS: tuple[str, ...] = tuple(RULES)
+KINDS: tuple[str, ...] = tuple(EXPECTED_RULE)
 #: Excess over the yearly quota an over-quota injection aims for.
 QUOTA_EXCESS = 0.05
 
@@ -61,7 +61,7 @@ class Injection:
     period: str
     detail: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "rule": self.rule, "enterprise": self.enterprise,
             "lots": list(self.lots), "events": list(self.events), "period": self.period,
@@ -74,7 +74,7 @@ def parse_kinds(kinds: Sequence[str]) -> list[str]:
     wanted: list[str] = []
     for kind in kinds:
         wanted.extend(KINDS if kind == "all" else (kind,))
-    unknown = [k for k in wanted if k not in RULES]
+    unknown = [k for k in wanted if k not in EXPECTED_RULE]
     if unknown:
         raise ValueError(
             f"unknown injection kind(s): {', '.join(unknown)}; known kinds: {', '.join(KINDS)} (or all)"
@@ -142,13 +142,13 @@ class Injector:
         out: list[Injection] = []
         for ent, month in sorted(self._late):
             out.append(Injection(
-                "late_report", RULES["late_report"], ent, (), (), period(year, month),
+                "late_report", EXPECTED_RULE["late_report"], ent, (), (), period(year, month),
                 f"{path(ent, month)} is received after the 10th of the following month (see "
                 "manifest.json); the enterprise had no flows that month, so no custody is delayed",
             ))  # fmt: skip
         for ent, month in sorted(self._missing):
             out.append(Injection(
-                "missing_report", RULES["missing_report"], ent, (), (), period(year, month),
+                "missing_report", EXPECTED_RULE["missing_report"], ent, (), (), period(year, month),
                 f"no file and no manifest entry for {ent} {period(year, month)}; the enterprise had "
                 "no flows that month, so no counterparty references it",
             ))  # fmt: skip
@@ -179,7 +179,9 @@ class Injector:
 
 def _record(kind: str, enterprise: str, lots: Sequence[str], events: Sequence[str], econ: Economy,
             detail: str, rule: str | None = None) -> Injection:  # fmt: skip
-    return Injection(kind, rule or RULES[kind], enterprise, tuple(lots), tuple(events), econ.period, detail)
+    return Injection(
+        kind, rule or EXPECTED_RULE[kind], enterprise, tuple(lots), tuple(events), econ.period, detail
+    )
 
 
 def _phantom(inj: Injector, econ: Economy) -> str:

@@ -6,12 +6,12 @@ Asia/Shanghai and needs no time zone database.
 
 from __future__ import annotations
 
-import calendar
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from reetrace.generate.lots import Ev
+from reetrace.periods import Period
 
 CST = timezone(timedelta(hours=8))
 DAY = 86_400
@@ -36,13 +36,12 @@ PHASE_NAMES = tuple(p[0] for p in PHASES)
 
 def month_bounds(year: int, month: int) -> tuple[int, int]:
     """Epoch seconds of the month's first instant and of the next month's, Asia/Shanghai."""
-    start = int(datetime(year, month, 1, tzinfo=CST).timestamp())
-    days = calendar.monthrange(year, month)[1]
-    return start, start + days * DAY
+    p = Period(year, month)
+    return int(p.start().timestamp()), int(p.end().timestamp())
 
 
 def period(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
+    return str(Period(year, month))
 
 
 def iso(ts: int) -> str:
@@ -69,8 +68,7 @@ def stamp(evs: Sequence[Ev], start: int, end: int, rng: random.Random) -> None:
 
 def received_at(year: int, month: int, rng: random.Random, *, late: bool = False) -> str:
     """When the report for ``month`` reached the system: the 1st–10th of the next month, or later."""
-    ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
-    first, _ = month_bounds(ny, nm)
+    first = int(Period(year, month).end().timestamp())
     if late:
         # After the deadline (the 10th, 23:59:59) but before the next period's reports are due.
         lo, hi = first + 11 * DAY + 8 * HOUR, first + 25 * DAY

@@ -21,11 +21,11 @@ CsvWriter = Callable[[Iterable[dict[str, Any]], IO[str]], None]
 
 
 def csv_writer() -> CsvWriter:
-    """The CSV writer of :mod:`reetrace.ingest`, the one definition of the CSV layout.
+    """The CSV writer of :mod:`reetrace.intake.files`, the one definition of the CSV layout.
 
     Imported on demand: JSON Lines output does not need the models behind it.
     """
-    from reetrace.ingest import write_csv
+    from reetrace.intake.files import write_csv
 
     return write_csv
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reetrace.errors import Refused, StoreError
 from reetrace.store import chain
+from reetrace.store.dialect import Dialect
 from reetrace.store.schema import log
 
 Row = tuple[Any, ...]
@@ -101,6 +102,8 @@ class Store:
     """An append-only reetrace store on one database."""
 
     dialect = ""
+    #: The SQL that differs between databases (see :mod:`reetrace.store.dialect`).
+    sql: Dialect
     #: Whether Appender.flush(wait=False) may write from a background thread.
     background_writes = False
 
@@ -121,6 +124,9 @@ class Store:
         """A connection whose transaction is open and may write."""
         raise NotImplementedError
 
+    def lock_for_migration(self, conn: Connection) -> None:
+        """Serialise schema creation between processes (inside :meth:`begin_write`'s transaction)."""
+
     def translate(self, exc: sa.exc.DBAPIError) -> Exception:
         """Map a driver error to reetrace's error tree."""
         msg = str(exc.orig) if exc.orig is not None else str(exc)
@@ -136,8 +142,22 @@ class Store:
             return
         from reetrace.store.migrate import upgrade
 
-        upgrade(self.engine)
+        upgrade(self)
         self._migrated = True
+
+    @contextmanager
+    def migration_lock(self) -> Iterator[Connection]:
+        """A write transaction that holds the backend's migration lock; commits on normal exit."""
+        conn = self.begin_write()
+        try:
+            self.lock_for_migration(conn)
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
 
     # -- reading -----------------------------------------------------------------------------------
 

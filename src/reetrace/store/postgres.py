@@ -12,7 +12,9 @@ Bulk writes use binary COPY, one COPY per table per batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -20,10 +22,13 @@ from sqlalchemy.engine import Connection
 
 from reetrace.errors import Busy, StoreError
 from reetrace.store.base import Row, Store
+from reetrace.store.dialect import Dialect, register
 from reetrace.store.schema import UTCDateTime
 
 #: How long a writer waits for the log lock (seconds).
 LOCK_TIMEOUT_S = 60
+#: The advisory lock key of schema migrations ("reetrace" as a number, so no other program's key).
+MIGRATION_LOCK_KEY = 0x7265657472616365
 
 
 def _pg_type(col: sa.Column[object]) -> str:
@@ -53,8 +58,62 @@ def normalise_url(url: str) -> str:
     return url
 
 
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    parallel_ingest = True
+
+    def array(self, values: Iterable[Any]) -> Any:
+        return list(values)  # psycopg sends a list as one array parameter
+
+    def member(self, col: str, param: str, kind: str = "text") -> str:
+        # ``= ANY(array)`` is answered with index scans for a short array; ``IN (SELECT unnest(...))``
+        # is planned as a hash join over the whole table.
+        return f"{col} = ANY(CAST(:{param} AS {kind}[]))"
+
+    def values(self, param: str) -> str:
+        return f"unnest(CAST(:{param} AS text[])) AS value"
+
+    def frame_text(self, body: str, *path: str) -> str:
+        return f"CAST(convert_from({body}, 'UTF8')::json #> '{{{','.join(path)}}}' AS text)"
+
+    def frame_object(self, body: str, *path: str) -> str:
+        # json (text) parses faster than jsonb; only the small object at the path becomes jsonb.
+        return f"(convert_from({body}, 'UTF8')::json #> '{{{','.join(path)}}}')::jsonb"
+
+    def each_text(self, expr: str, alias: str) -> str:
+        return f"jsonb_each_text({expr}) AS {alias}"
+
+    def tune_for_audit(self, conn: Connection) -> None:
+        # A whole-store audit is a handful of large joins and aggregates: JIT compiling them costs
+        # seconds and wins nothing, and hash aggregates need more than the 4 MB default to stay off
+        # disk. SET LOCAL: only this read transaction.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+
+    def tune_for_writing(self, conn: Connection) -> None:
+        # The checks of a submission are small indexed queries; JIT compiling them costs more (over a
+        # second on a large store) than running them.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+    @contextmanager
+    def without_hash_joins(self, conn: Connection) -> Iterator[None]:
+        conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("SET LOCAL enable_hashjoin = DEFAULT")
+
+    def snapshot(self, conn: Connection) -> Connection:
+        return conn.execution_options(isolation_level="REPEATABLE READ")
+
+
+DIALECT = PostgresDialect()
+register("postgresql", DIALECT)
+
+
 class PostgresStore(Store):
     dialect = "postgresql"
+    sql = DIALECT
     background_writes = True
 
     def __init__(self, url: str) -> None:
@@ -69,15 +128,18 @@ class PostgresStore(Store):
 
     def lock_for_append(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
-        # The checks of a submission are small indexed queries; JIT compiling them costs more (over a
-        # second on a large store) than running them.
-        conn.exec_driver_sql("SET LOCAL jit = off")
+        self.sql.tune_for_writing(conn)
         try:
             conn.exec_driver_sql("LOCK TABLE log IN EXCLUSIVE MODE")
         except sa.exc.OperationalError as exc:
             if "lock timeout" in str(exc):
                 raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc
             raise
+
+    def lock_for_migration(self, conn: Connection) -> None:
+        # A transaction-scoped advisory lock: concurrent first users of a new database wait here
+        # instead of racing to create the same types and tables. Released at commit or rollback.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
 
     def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         sql, types = self._copy_for(table)

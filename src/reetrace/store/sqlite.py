@@ -7,16 +7,18 @@ Readers use plain deferred transactions and, in WAL mode, never block the writer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import Busy
 from reetrace.store.base import Row, Store
+from reetrace.store.dialect import Dialect, register
 from reetrace.store.schema import UTCDateTime
 
 #: How long a writer waits for another writer's transaction before giving up (ms).
@@ -30,8 +32,35 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+class SqliteDialect(Dialect):
+    name = "sqlite"
+
+    def array(self, values: Iterable[Any]) -> Any:
+        return orjson.dumps(list(values)).decode()  # a JSON array, read back by json_each
+
+    def member(self, col: str, param: str, kind: str = "text") -> str:
+        return f"{col} IN (SELECT value FROM json_each(:{param}))"
+
+    def values(self, param: str) -> str:
+        return f"json_each(:{param})"
+
+    def frame_text(self, body: str, *path: str) -> str:
+        return f"json_extract(CAST({body} AS TEXT), '$.{'.'.join(path)}')"
+
+    def frame_object(self, body: str, *path: str) -> str:
+        return self.frame_text(body, *path)
+
+    def each_text(self, expr: str, alias: str) -> str:
+        return f"json_each({expr}) AS {alias}"
+
+
+DIALECT = SqliteDialect()
+register("sqlite", DIALECT)
+
+
 class SqliteStore(Store):
     dialect = "sqlite"
+    sql = DIALECT
 
     def __init__(self, url: str) -> None:
         # A pooled connection stays open between submissions: closing the last connection to a WAL

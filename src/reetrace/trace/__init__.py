@@ -7,14 +7,17 @@
   ended (held, in transit, exported, consumed, lost).
 
 Both select their subgraph in the database with one recursive query (:mod:`.select`), then compute on
-it in memory (:mod:`.flows` per-event shares and estimates, :mod:`.order`, :mod:`.back`,
+it in memory (:mod:`.shares` per-event shares and estimates, :mod:`.order`, :mod:`.back`,
 :mod:`.forward`). A result (:mod:`.result`) renders as a terminal tree (:mod:`.text`), DOT and GraphML
-(:mod:`.graph`) or an SVG/PNG picture (:mod:`.picture`); :mod:`.findings` is the audit hook.
+(:mod:`.graph`) or an SVG/PNG picture (:mod:`.picture`). The audit findings hung on nodes come from any
+``FindingsFor`` callable; :func:`reetrace.audit.for_trace.audit_findings` is the audit's.
 """
 
 from __future__ import annotations
 
-from reetrace.trace.back import FindingsFor, LotNotFound, trace_back
+from reetrace.errors import LotNotFound
+from reetrace.trace.back import trace_back
+from reetrace.trace.findings import FindingsFor
 from reetrace.trace.forward import trace_forward
 from reetrace.trace.result import BackTrace, Edge, Ending, ForwardTrace, Node, Origin, Plant
 

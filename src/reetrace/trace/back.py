@@ -14,7 +14,7 @@
   that appeared from nowhere).
 
 **Shares.** At each event the share of an output that comes from an input is the input's drawn REO
-over the event's total drawn REO (:mod:`reetrace.trace.flows`); shares multiply along a path and add
+over the event's total drawn REO (:mod:`reetrace.trace.shares`); shares multiply along a path and add
 over paths. Rather than pushing a vector of origin shares down from every origin (its size would be
 lots × origins), the trace pulls one number up from the lot: ``w(lot) = 1`` and, for each input ``i``
 of the event that created ``y``, ``w(i) += w(y) × share(i → y)``, visiting lots in reverse topological
@@ -28,37 +28,23 @@ limit on deep chains), and origins with the same (kind, id) add up.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from reetrace.elements import ELEMENTS
-from reetrace.errors import ReetraceError
+from reetrace.errors import LotNotFound
+from reetrace.store.base import Store
 from reetrace.trace import select
-from reetrace.trace.flows import EventFlow, event_flows
+from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
 from reetrace.trace.result import BackTrace, Edge, Node, Origin, Plant, element_dict
-from reetrace.trace.select import EventInfo, Lot, Subgraph, ancestry, mentioned
-
-#: ``findings_for(conn, lots, positions)``: the audit findings that touch any of those lots or events
-#: (dicts with at least ``lots`` and ``events``, a list of log positions).
-FindingsFor = Callable[[Connection, set[str], set[int]], list[dict[str, Any]]]
+from reetrace.trace.select import EventInfo, LotRow, Subgraph, ancestry, check_ref, connection, mentioned
+from reetrace.trace.shares import EventFlow, event_flows
 
 
-class LotNotFound(ReetraceError):
-    """No event creates, draws or receives the lot."""
-
-
-def check_ref(lot: str) -> str:
-    ent, sep, code = lot.strip().partition(":")
-    if not sep or not ent or not code:
-        raise ValueError(f"{lot!r} is not a lot reference: write ENT:LOT")
-    return f"{ent}:{code}"
-
-
-def _origin_of(lot: Lot, inputs: list[str], lots: dict[str, Lot]) -> tuple[str, str, dict[str, Any]]:
+def _origin_of(lot: LotRow, inputs: list[str], lots: dict[str, LotRow]) -> tuple[str, str, dict[str, Any]]:
     """(kind, id, detail) when ``lot`` is an origin, else ("", "", {})."""
     ev = lot.created
     if lot.scrap_intake:
@@ -92,8 +78,13 @@ def _origin_of(lot: Lot, inputs: list[str], lots: dict[str, Lot]) -> tuple[str, 
     return "", "", {}
 
 
-def trace_back(conn: Connection, lot: str, *, findings_for: FindingsFor | None = None) -> BackTrace:
+def trace_back(source: Store | Connection, lot: str, *, findings_for: FindingsFor | None = None) -> BackTrace:
     """Trace ``lot`` (``ENT:LOT``) back to its origins over the effective graph."""
+    with connection(source) as conn:
+        return _trace_back(conn, lot, findings_for)
+
+
+def _trace_back(conn: Connection, lot: str, findings_for: FindingsFor | None) -> BackTrace:
     lot = check_ref(lot)
     sub = ancestry(conn, lot)
     root = sub.lots[lot]
@@ -108,7 +99,7 @@ class _Walk:
 
     sub: Subgraph
     origin_of: dict[str, tuple[str, str, dict[str, Any]]]
-    edges: list[select.Edge]
+    edges: list[select.EdgeRow]
     flows: dict[int, EventFlow]
     #: Lots, the traced lot first and every lot before its inputs.
     order: list[str]
@@ -279,35 +270,12 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
     )  # fmt: skip
 
 
-class FindingIndex:
-    """Findings by the lots and event positions they name, so that hanging them on n nodes costs
-    O(n + findings), not O(n × findings)."""
-
-    def __init__(self, findings: list[dict[str, Any]]) -> None:
-        self.by_lot: dict[str, list[int]] = defaultdict(list)
-        self.by_pos: dict[int, list[int]] = defaultdict(list)
-        self.findings = findings
-        for i, f in enumerate(findings):
-            for lot in f.get("lots", ()):
-                self.by_lot[lot].append(i)
-            for pos in f.get("events", ()):
-                self.by_pos[pos].append(i)
-
-    def of(self, lot: str, positions: Iterable[int]) -> list[dict[str, Any]]:
-        if not self.findings:
-            return []
-        hits = set(self.by_lot.get(lot, ()))
-        for pos in positions:
-            hits.update(self.by_pos.get(pos, ()))
-        return [self.findings[i] for i in sorted(hits)]
-
-
 def _positions(positions: list[int]) -> str:
     head = ", ".join(str(p) for p in positions[:10])
     return head + (" …" if len(positions) > 10 else "")
 
 
-def _notes(walk: _Walk, origins: list[Origin], root: Lot) -> list[str]:
+def _notes(walk: _Walk, origins: list[Origin], root: LotRow) -> list[str]:
     notes: list[str] = []
     reached = {c.position for k in walk.order if walk.w[k] > 0 and (c := walk.sub.lots[k].created)}
     est = sorted(pos for pos, f in walk.flows.items() if f.estimated and pos in reached)

@@ -27,17 +27,26 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from reetrace.trace.back import FindingIndex, FindingsFor, LotNotFound, check_ref
-from reetrace.trace.flows import EventFlow, event_flows
+from reetrace.errors import LotNotFound
+from reetrace.store.base import Store
+from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
 from reetrace.trace.result import Edge, Ending, ForwardTrace, Node
-from reetrace.trace.select import Draw, EventInfo, Subgraph, descendants, mentioned
+from reetrace.trace.select import Draw, EventInfo, Subgraph, check_ref, connection, descendants, mentioned
+from reetrace.trace.shares import EventFlow, event_flows
 
 _OUT_KINDS = {"export": "exported", "consume": "consumed", "adjust": "lost"}
 
 
-def trace_forward(conn: Connection, lot: str, *, findings_for: FindingsFor | None = None) -> ForwardTrace:
+def trace_forward(
+    source: Store | Connection, lot: str, *, findings_for: FindingsFor | None = None
+) -> ForwardTrace:
     """Trace ``lot`` (``ENT:LOT``) forward to every descendant over the effective graph."""
+    with connection(source) as conn:
+        return _trace_forward(conn, lot, findings_for)
+
+
+def _trace_forward(conn: Connection, lot: str, findings_for: FindingsFor | None) -> ForwardTrace:
     lot = check_ref(lot)
     sub = descendants(conn, lot)
     if sub.lots[lot].created is None and not mentioned(conn, lot):

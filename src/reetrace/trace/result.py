@@ -1,4 +1,4 @@
-"""What a trace returns: plain dataclasses with ``to_json()``, and :func:`as_graph` for the renderers.
+"""What a trace returns: plain dataclasses with ``to_dict()``, and :func:`as_graph` for the renderers.
 
 JSON of a backward trace (``BackTrace.to_json``)::
 
@@ -54,7 +54,7 @@ class Origin:
     lots: list[str]
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "id": self.id, "share": round(self.share, 9),
             "element_shares": (
@@ -74,7 +74,7 @@ class Plant:
     share: float
     lots: list[str]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"site": self.site, "enterprise": self.enterprise, "share": round(self.share, 9),
                 "lots": self.lots}  # fmt: skip
 
@@ -106,11 +106,11 @@ class Node:
     def enterprise(self) -> str:
         return self.lot.partition(":")[0]
 
-    def to_json(self, forward: bool = False) -> dict[str, Any]:
+    def to_dict(self, forward: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "lot": self.lot, "enterprise": self.enterprise, "product": self.product,
             "form": self.form, "mass_kg": self.mass_kg, "reo_kg": _r(self.reo_kg),
-            "created_by": self.created_by.to_json() if self.created_by else None,
+            "created_by": self.created_by.to_dict() if self.created_by else None,
             "depth": self.depth,
         }  # fmt: skip
         if forward:
@@ -140,7 +140,7 @@ class Edge:
     #: Backward: fraction of the traced lot's REO along this edge. Forward: start REO kg along it.
     flow: float
 
-    def to_json(self, forward: bool = False) -> dict[str, Any]:
+    def to_dict(self, forward: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "src": self.src, "dst": self.dst, "position": self.position,
             "event_type": self.event_type, "process": self.process, "mass_kg": self.mass_kg,
@@ -179,17 +179,17 @@ class BackTrace:
                 return o
         raise KeyError((kind, id))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "direction": "back", "lot": self.lot, "reo_kg": _r(self.reo_kg),
             "elements": self.elements,
-            "origins": [o.to_json() for o in self.origins],
-            "separation_plants": [p.to_json() for p in self.separation_plants],
+            "origins": [o.to_dict() for o in self.origins],
+            "separation_plants": [p.to_dict() for p in self.separation_plants],
             "enterprises": self.enterprises, "estimated": self.estimated,
             "element_estimated": self.element_estimated, "notes": self.notes,
             "findings": self.findings,
-            "nodes": [n.to_json() for n in self.nodes],
-            "edges": [e.to_json() for e in self.edges],
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
         }  # fmt: skip
 
 
@@ -204,7 +204,7 @@ class Ending:
     share: float
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "lot": self.lot, "enterprise": self.enterprise,
                 "reo_kg": round(self.reo_kg, 6), "share": round(self.share, 9),
                 **self.detail}  # fmt: skip
@@ -235,12 +235,12 @@ class ForwardTrace:
             out[e.kind] = out.get(e.kind, 0.0) + e.reo_kg
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "direction": "forward", "lot": self.lot, "reo_kg": _r(self.reo_kg),
-            "ended": [e.to_json() for e in self.ended],
+            "ended": [e.to_dict() for e in self.ended],
             "ended_by_kind": {k: round(v, 6) for k, v in self.ended_by_kind().items()},
             "estimated": self.estimated, "notes": self.notes, "findings": self.findings,
-            "nodes": [n.to_json(forward=True) for n in self.nodes],
-            "edges": [e.to_json(forward=True) for e in self.edges],
+            "nodes": [n.to_dict(forward=True) for n in self.nodes],
+            "edges": [e.to_dict(forward=True) for e in self.edges],
         }  # fmt: skip

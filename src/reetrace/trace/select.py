@@ -18,7 +18,8 @@ with ``process = 'recycling'``, see :mod:`reetrace.trace.back`): its own history
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.elements import ELEMENTS
+from reetrace.store.base import Store
 
 _ELS = ", ".join(f'l."{el}"' for el in ELEMENTS)
 _NULL_ELS = ", ".join("NULL" for _ in ELEMENTS)
@@ -151,7 +153,7 @@ class EventInfo:
     #: ``origin`` of an import, ``destination`` of an export (from the log record); else empty.
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "position": self.position, "type": self.type, "event_id": self.event_id,
             "enterprise": self.enterprise, "site": self.site,
@@ -165,7 +167,7 @@ class EventInfo:
 
 
 @dataclass(slots=True)
-class Lot:
+class LotRow:
     """A lot of the subgraph, with its effective creating line when there is one."""
 
     key: str
@@ -192,7 +194,7 @@ class Lot:
 
 
 @dataclass(frozen=True, slots=True)
-class Edge:
+class EdgeRow:
     position: int
     src: str
     dst: str
@@ -211,8 +213,8 @@ class Draw:
 @dataclass
 class Subgraph:
     root: str
-    lots: dict[str, Lot]
-    edges: list[Edge]
+    lots: dict[str, LotRow]
+    edges: list[EdgeRow]
     draws: list[Draw] = field(default_factory=list)
 
 
@@ -244,18 +246,18 @@ def _event(row: Any, extra_key: str) -> EventInfo | None:
     )
 
 
-def _lot(row: Any, *, backward: bool) -> Lot:
+def _lot(row: Any, *, backward: bool) -> LotRow:
     if row[3] is None:
-        return Lot(row[1], scrap_intake=backward and bool(row[2]), descendant=backward or bool(row[2]))
+        return LotRow(row[1], scrap_intake=backward and bool(row[2]), descendant=backward or bool(row[2]))
     els = row[8:_B]
-    return Lot(
+    return LotRow(
         row[1], _event(row, "origin" if backward else "destination"), row[4], row[5],
         float(row[6]), float(row[7]), tuple(els) if els[0] is not None else None,
         backward and bool(row[2]), backward or bool(row[2]),
     )  # fmt: skip
 
 
-def _merge(lots: dict[str, Lot], lot: Lot) -> None:
+def _merge(lots: dict[str, LotRow], lot: LotRow) -> None:
     prior = lots.get(lot.key)
     if prior is None:
         lots[lot.key] = lot
@@ -266,27 +268,27 @@ def _merge(lots: dict[str, Lot], lot: Lot) -> None:
 
 def ancestry(conn: Connection, lot: str) -> Subgraph:
     """The lot, every ancestor up to the origins (and scrap intakes), and the edges between them."""
-    lots: dict[str, Lot] = {}
-    edges: list[Edge] = []
+    lots: dict[str, LotRow] = {}
+    edges: list[EdgeRow] = []
     for row in conn.execute(sa.text(ANCESTRY_SQL), {"lot": lot}).fetchall():
         if row[0] == 0:
             _merge(lots, _lot(row, backward=True))
         else:
-            edges.append(Edge(int(row[3]), row[-1], row[1], float(row[6])))
+            edges.append(EdgeRow(int(row[3]), row[-1], row[1], float(row[6])))
     return Subgraph(lot, lots, edges)
 
 
 def descendants(conn: Connection, lot: str) -> Subgraph:
     """The lot, every descendant, the other inputs of their events, the edges, and the draws."""
-    lots: dict[str, Lot] = {}
-    edges: list[Edge] = []
+    lots: dict[str, LotRow] = {}
+    edges: list[EdgeRow] = []
     draws: list[Draw] = []
     for row in conn.execute(sa.text(DESCENDANTS_SQL), {"lot": lot}).fetchall():
         kind = row[0]
         if kind == 0:
             _merge(lots, _lot(row, backward=False))
         elif kind == 1:
-            edges.append(Edge(int(row[3]), row[-1], row[1], float(row[6])))
+            edges.append(EdgeRow(int(row[3]), row[-1], row[1], float(row[6])))
         else:
             ev = _event(row, "destination")
             assert ev is not None
@@ -319,3 +321,21 @@ def event_totals(conn: Connection, positions: Iterable[int]) -> dict[int, Totals
 
 def mentioned(conn: Connection, lot: str) -> bool:
     return conn.execute(sa.text(MENTIONED_SQL), {"lot": lot}).first() is not None
+
+
+def check_ref(lot: str) -> str:
+    """``ENT:LOT`` as typed (spaces around it dropped); ValueError for anything else."""
+    ent, sep, code = lot.strip().partition(":")
+    if not sep or not ent or not code:
+        raise ValueError(f"{lot!r} is not a lot reference: write ENT:LOT")
+    return f"{ent}:{code}"
+
+
+@contextmanager
+def connection(source: Store | Connection) -> Iterator[Connection]:
+    """A read connection: ``source`` itself, or a new one of the store (closed afterwards)."""
+    if isinstance(source, Connection):
+        yield source
+    else:
+        with source.reading() as conn:
+            yield conn

@@ -2,7 +2,7 @@
 
 A dataset is ``registry.json``, ``manifest.json`` (``[{enterprise, period, file, received_at}]``, the
 order in which the submissions arrived) and the submission files. Each submission goes through the same
-:func:`reetrace.submission.submit` as any other, with its recorded time of receipt.
+:func:`reetrace.intake.submit.submit` as any other, with its recorded time of receipt.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from reetrace.registry import load, parse_registry
+from reetrace.intake.registry import load, parse_registry
+from reetrace.intake.submit import SubmissionResult, submit
 from reetrace.store import Store
-from reetrace.submission import SubmissionResult, submit
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def _maybe_gunzip(fh: IO[bytes]) -> Iterator[IO[bytes]]:
 # Problems from pydantic
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
+def location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if part == "[key]":  # pydantic's marker for "the key itself is wrong": the key is named already
@@ -183,7 +183,7 @@ def message(e: Any) -> str:
 
 def _problems(err: ValidationError, line: int, file: str) -> list[Problem]:
     return [
-        Problem(line, _loc(tuple(e["loc"])) or "event", message(e), file)
+        Problem(line, location(tuple(e["loc"])) or "event", message(e), file)
         for e in err.errors(include_url=False)
     ]
 
@@ -395,10 +395,10 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         for e in exc.errors(include_url=False):
             loc = e["loc"]
             line = first_line
-            fld = _loc(tuple(loc)) or "event"
+            fld = location(tuple(loc)) or "event"
             if len(loc) >= 2 and (loc[0], loc[1]) in where:
                 line = where[(str(loc[0]), int(loc[1]))]
-                fld = _loc(tuple(loc[2:])) or str(loc[0])
+                fld = location(tuple(loc[2:])) or str(loc[0])
             elif loc and loc[0] in ("origin", "destination") and len(loc) > 1:
                 fld = f"{loc[0]}_{loc[1]}"
             problems.append(Problem(line, fld, message(e), file))

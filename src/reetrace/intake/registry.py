@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Connection
 
-from reetrace.derive import registry_row
 from reetrace.errors import InputError, Problem
-from reetrace.ingest import _loc, message
+from reetrace.intake.files import location, message
 from reetrace.models import Enterprise, Group, Quota, Registry, Site
 from reetrace.store import Store
 from reetrace.store.chain import canonical
+from reetrace.store.derive import registry_row
 from reetrace.store.schema import REGISTRY_TABLES
 
 _KINDS: tuple[tuple[str, str, type[BaseModel]], ...] = (
@@ -66,7 +66,7 @@ def parse_registry(path: str) -> Registry:
         return Registry.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(0, _loc(tuple(e["loc"])) or "registry", message(e), path)
+            Problem(0, location(tuple(e["loc"])) or "registry", message(e), path)
             for e in exc.errors(include_url=False)
         ]
         raise InputError(problems, file=path) from None

@@ -24,10 +24,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.derive import Row, event_rows, registry_row, submission_row
 from reetrace.errors import VerificationFailed
 from reetrace.models import Event
-from reetrace.store import Store, chain
+from reetrace.store import chain
+from reetrace.store.base import Store
+from reetrace.store.derive import Row, event_rows, registry_row, submission_row
 from reetrace.store.schema import (
     REGISTRY_TABLES,
     edges,
@@ -47,11 +48,11 @@ class Checkpoint:
     position: int
     hash: str  # hex
 
-    def to_json(self) -> bytes:
+    def to_bytes(self) -> bytes:
         return orjson.dumps({"position": self.position, "hash": self.hash})
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Checkpoint:
+    def from_bytes(cls, raw: bytes) -> Checkpoint:
         try:
             data = orjson.loads(raw)
             return cls(int(data["position"]), str(data["hash"]))
@@ -140,9 +141,8 @@ def verify(
     """Verify the whole store; raise :class:`VerificationFailed` at the first mismatch."""
     store.migrate()
     with store.engine.connect() as conn:
-        if store.dialect == "postgresql":
-            # One snapshot for the log and every derived table, whatever writers do meanwhile.
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        # One snapshot for the log and every derived table, whatever writers do meanwhile.
+        conn = store.sql.snapshot(conn)
         with conn.begin():
             cursors = {t.name: _TableCursor(conn, t) for t in _DERIVED}
             try:

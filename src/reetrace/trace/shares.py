@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from reetrace.trace.select import Edge, EventInfo, Lot, Totals, event_totals
+from reetrace.trace.select import EdgeRow, EventInfo, LotRow, Totals, event_totals
 
 
 @dataclass(slots=True)
@@ -61,8 +61,8 @@ class EventFlow:
 
 def event_flows(
     conn: Connection,
-    edges: Iterable[Edge],
-    lots: dict[str, Lot],
+    edges: Iterable[EdgeRow],
+    lots: dict[str, LotRow],
     events: dict[int, EventInfo],
     elements: Sequence[int],
 ) -> dict[int, EventFlow]:
@@ -79,7 +79,7 @@ def event_flows(
     return {pos: _flow(events[pos], srcs, lots, totals.get(pos), elements) for pos, srcs in inputs.items()}
 
 
-def _needs_totals(srcs: dict[str, float], lots: dict[str, Lot], with_elements: bool) -> bool:
+def _needs_totals(srcs: dict[str, float], lots: dict[str, LotRow], with_elements: bool) -> bool:
     """An estimate from the event's outputs is needed: an input of unknown content, or (for element
     shares) inputs of known and of unknown profile mixed."""
     profiled = unprofiled = False
@@ -97,7 +97,7 @@ def _needs_totals(srcs: dict[str, float], lots: dict[str, Lot], with_elements: b
 def _flow(
     event: EventInfo,
     drawn: dict[str, float],
-    lots: dict[str, Lot],
+    lots: dict[str, LotRow],
     totals: Totals | None,
     elements: Sequence[int],
 ) -> EventFlow:

@@ -1,0 +1,87 @@
+"""The few pieces of SQL that differ between SQLite and PostgreSQL, behind one interface.
+
+Everything outside ``store/`` writes its SQL once and asks the backend's :class:`Dialect` for the parts
+that cannot be spelled the same way on both: membership in a list bound as one parameter, reading a
+field out of a log frame's JSON, planner and session settings. ``dialect_of(conn)`` gives the dialect of
+any connection, so code that is handed a connection (a trace, ``findings_for``) needs no store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+
+class Dialect:
+    """SQL spelled for one database. Subclasses: :class:`reetrace.store.sqlite.SqliteDialect`,
+    :class:`reetrace.store.postgres.PostgresDialect`."""
+
+    #: The database's name, for people (``reetrace init`` prints it).
+    name = ""
+    #: Whether a submission may parse in a forked process while rows stream in from a thread.
+    parallel_ingest = False
+
+    # -- lists bound as one parameter ---------------------------------------------------------------
+
+    def array(self, values: Iterable[Any]) -> Any:
+        """A bind value holding a list, for :meth:`member` and :meth:`values`."""
+        raise NotImplementedError
+
+    def member(self, col: str, param: str, kind: str = "text") -> str:
+        """SQL that is true when ``col`` is an element of the list bound to ``param``."""
+        raise NotImplementedError
+
+    def values(self, param: str) -> str:
+        """A FROM item with one column ``value``: the elements of the list bound to ``param``."""
+        raise NotImplementedError
+
+    # -- JSON inside log frames -------------------------------------------------------------------
+
+    def frame_text(self, body: str, *path: str) -> str:
+        """The JSON value at ``path`` inside the frame in column ``body``, as canonical JSON text."""
+        raise NotImplementedError
+
+    def frame_object(self, body: str, *path: str) -> str:
+        """The JSON object at ``path`` inside the frame in column ``body``, for :meth:`each_text`."""
+        raise NotImplementedError
+
+    def each_text(self, expr: str, alias: str) -> str:
+        """A FROM item over the members of a JSON object: columns ``key`` and ``value`` (text)."""
+        raise NotImplementedError
+
+    # -- session settings -------------------------------------------------------------------------
+
+    def tune_for_audit(self, conn: Connection) -> None:
+        """Settings for one read transaction of large joins and aggregates."""
+
+    def tune_for_writing(self, conn: Connection) -> None:
+        """Settings for one write transaction of small indexed queries."""
+
+    @contextmanager
+    def without_hash_joins(self, conn: Connection) -> Iterator[None]:
+        """For one query whose recursive walk the planner cannot size (see ``intake/checks.py``)."""
+        yield
+
+    def snapshot(self, conn: Connection) -> Connection:
+        """``conn`` set to see one snapshot for a whole transaction of several reads."""
+        return conn
+
+
+_DIALECTS: dict[str, Dialect] = {}
+
+
+def register(driver_name: str, dialect: Dialect) -> None:
+    _DIALECTS[driver_name] = dialect
+
+
+def dialect_of(conn: Connection) -> Dialect:
+    """The :class:`Dialect` of a connection's database."""
+    name = conn.dialect.name
+    if name not in _DIALECTS:
+        # The backend modules register themselves on import; a connection exists only once its
+        # backend module was imported, except in tests that build engines by hand.
+        from reetrace.store import postgres, sqlite  # noqa: F401
+    return _DIALECTS[name]
