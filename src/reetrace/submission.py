@@ -1,4 +1,5 @@
-"""Monthly submissions: one enterprise's file for one period, recorded whole or not at all (BRIEF §3).
+"""Monthly submissions: one enterprise's file for one period, recorded whole or not at all
+(docs/contract/submissions.md).
 
 The pipeline streams: records are parsed and validated one at a time and written in batches inside one
 transaction that holds the store's write lock. Rules about one record are checked as it is read; rules
@@ -68,7 +69,7 @@ class Period:
         return datetime(y, m, 1, tzinfo=SHANGHAI)
 
     def deadline(self) -> datetime:
-        """The 10th of the following month, 23:59:59 Asia/Shanghai (BRIEF §3)."""
+        """The 10th of the following month, 23:59:59 Asia/Shanghai (docs/contract/submissions.md)."""
         nxt = self.end()
         return nxt.replace(day=10, hour=23, minute=59, second=59)
 
