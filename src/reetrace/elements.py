@@ -1,10 +1,10 @@
 """Rare earth elements and the one place where masses become REO-equivalent kilograms.
 
-Balances, attribution and quotas are always computed in REO-equivalent kg (BRIEF §3). A lot line gives
-its rare earth content either as ``reo_pct`` (percent REO of the gross mass, element shares on the oxide
-basis) or as ``re_metal_pct`` (percent RE metal, element shares on the metal basis). Metal is turned into
-oxide with the metal/oxide mass factors of BRIEF §7, element by element when the profile is known and
-with a flat 0.85 when it is not.
+Balances, attribution and quotas are always computed in REO-equivalent kg (docs/contract/events.md). A
+lot line gives its rare earth content either as ``reo_pct`` (percent REO of the gross mass, element
+shares on the oxide basis) or as ``re_metal_pct`` (percent RE metal, element shares on the metal basis).
+Metal is turned into oxide with the metal/oxide mass factors of docs/contract/reference-facts.md,
+element by element when the profile is known and with a flat 0.85 when it is not.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-#: Element keys in the order of the periodic table (Y and Sc last, as the BRIEF lists them).
+#: Element keys in the order of the periodic table (Y and Sc last, as the contract lists them).
 ELEMENTS: tuple[str, ...] = (
     "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy",
     "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc",
 )  # fmt: skip
 
-#: Metal mass per oxide mass (BRIEF §7): La2O3 0.8527, CeO2 0.8141, Pr6O11 0.8277 ...
+#: Metal mass per oxide mass (docs/contract/reference-facts.md): La2O3 0.8527, CeO2 0.8141, Pr6O11 0.8277 ...
 METAL_PER_OXIDE: dict[str, float] = {
     "La": 0.8527, "Ce": 0.8141, "Pr": 0.8277, "Nd": 0.8574, "Pm": 0.858,
     "Sm": 0.8624, "Eu": 0.8636, "Gd": 0.8676, "Tb": 0.8502, "Dy": 0.8713,
@@ -26,7 +26,7 @@ METAL_PER_OXIDE: dict[str, float] = {
     "Y": 0.7874, "Sc": 0.6520,
 }  # fmt: skip
 
-#: Used when a metal-basis line has no element profile (BRIEF §3).
+#: Used when a metal-basis line has no element profile (docs/contract/events.md).
 UNKNOWN_METAL_PER_OXIDE = 0.85
 
 #: Element shares must sum to 100 within this many percentage points.

@@ -1,4 +1,5 @@
-"""The contract: registry records and flow events (BRIEF §2–3) as pydantic models.
+"""The contract: registry records and flow events (docs/contract/identities.md,
+events.md) as pydantic models.
 
 Everything that can be checked on one record alone is checked here; rules that need other records
 (lots that must exist, output lots that must be new, cycles, the registry) live in
@@ -51,7 +52,7 @@ EventType = Literal[
     "extract", "import", "process", "ship", "receive", "export", "consume", "adjust", "retract"
 ]
 
-#: Forms whose lines must carry an element profile (BRIEF §3).
+#: Forms whose lines must carry an element profile (docs/contract/events.md).
 PROFILE_REQUIRED_FORMS = frozenset({"oxide", "metal", "alloy", "magnet"})
 MINED_FORMS = frozenset({"ore", "concentrate", "mixed_compound"})
 
@@ -346,7 +347,7 @@ class Quota(_Strict):
 
 
 class Registry(_Strict):
-    """The registry file (BRIEF §3): loading it again appends only what changed."""
+    """The registry file (docs/contract/files.md): loading it again appends only what changed."""
 
     groups: list[Group] = Field(default_factory=list)
     enterprises: list[Enterprise] = Field(default_factory=list)

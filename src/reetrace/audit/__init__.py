@@ -1,4 +1,5 @@
-"""Audits: the ten rules of BRIEF §5 turned into findings, in set-based SQL on both backends.
+"""Audits: the ten rules of docs/contract/audit-rules.md turned into findings, in set-based SQL on both
+backends.
 
     run_audit(store, period_from=, period_to=, as_of=, enterprise=, rules=, tolerances=) -> AuditResult
     findings_for(conn, lots, positions, *, as_of=, tolerances=) -> list[Finding]   (for traces)

@@ -14,7 +14,8 @@ One finding per effective event and reason (severity high), judged against the *
   ``separation``);
 - ``toll_processing``: a ``process`` with a counterparty (processing another enterprise's material);
 - ``unregistered_counterparty``: a ``ship``, ``receive``, ``export`` or ``process`` naming a counterparty
-  that is not in the registry (the submission records it, BRIEF §3; custody matching leaves it out).
+  that is not in the registry (the submission records it, docs/contract/submissions.md; custody
+  matching leaves it out).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Tolerances:
-    """How far a number may stray before it is a finding (BRIEF §5 defaults).
+    """How far a number may stray before it is a finding (defaults: docs/contract/audit-rules.md).
 
     Fractions are of the quantity named: ``overdraw=0.005`` lets a lot's outflow reach 100.5% of its
     mass. Change one with ``dataclasses.replace`` or :meth:`with_overrides` (``NAME=VALUE`` strings).

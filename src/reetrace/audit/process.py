@@ -1,6 +1,6 @@
 """Rule 2, ``output_exceeds_input``: a transformation creates more rare earth than it drew.
 
-Checked on every effective ``process`` event (BRIEF §5: "a process event's output"):
+Checked on every effective ``process`` event (docs/contract/audit-rules.md, rule 2):
 
 - REO: output REO > input REO × (1 + ``output_reo``) [1%];
 - element: for any element, output kg > input kg + max(input kg × ``element_excess`` [2%],

@@ -1,4 +1,4 @@
-"""The registry of audit rules (BRIEF §5), in the BRIEF's order."""
+"""The registry of audit rules (docs/contract/audit-rules.md), in that page's order."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def audit_cmd(
     as_csv: bool,
     db: str,
 ) -> None:
-    """Run the audit rules (BRIEF §5) and print their findings.
+    """Run the audit rules (docs/contract/audit-rules.md) and print their findings.
 
     Rules: overdrawn_lot, output_exceeds_input, unexplained_lot, unmatched_custody,
     unauthorised_actor, quota_exceeded, reporting, impossible_time, stock_gain,

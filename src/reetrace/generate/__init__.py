@@ -2,7 +2,7 @@
 
 ``generate(outdir)`` writes::
 
-    registry.json                       groups, enterprises, sites, quotas (BRIEF §3)
+    registry.json                       groups, enterprises, sites, quotas (docs/contract/files.md)
     submissions/YYYY-MM/<ENT>.jsonl     one file per enterprise per month (empty: a nil report)
     manifest.json                       the submissions in load order, each with its received_at
     ground_truth.json                   every injected violation: kind, rule, enterprise, lots, events

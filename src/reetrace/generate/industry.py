@@ -1,10 +1,10 @@
 """The registry side of the generated country: groups, enterprises, sites, quotas and yearly plans.
 
-Quotas follow the 2024 first batch (BRIEF §7) in proportion, issued in two equal batches, scaled by
-``scale / 100`` (so ``scale=100`` is roughly the real industry). Production is *planned* below them:
-mines extract :data:`MINING_USE` of their group's mining quota, and imports are sized so that the feed
-reaching each group's separators is about :data:`SEPARATION_USE` of its separation quota. A clean year
-therefore stays under every quota with a margin, at any scale.
+Quotas follow the 2024 first batch (docs/contract/reference-facts.md) in proportion, issued in two
+equal batches, scaled by ``scale / 100`` (so ``scale=100`` is roughly the real industry). Production is
+*planned* below them: mines extract :data:`MINING_USE` of their group's mining quota, and imports are
+sized so that the feed reaching each group's separators is about :data:`SEPARATION_USE` of its
+separation quota. A clean year therefore stays under every quota with a margin, at any scale.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ Kind = Literal[
     "mine", "importer", "separator", "smelter", "magnet", "recycler", "trader", "exporter", "end_user"
 ]  # fmt: skip
 
-#: 2024 first batch, t REO (BRIEF §7).
+#: 2024 first batch, t REO (docs/contract/reference-facts.md).
 QUOTA_2024 = {
     ("CNRE", "mining"): 94_580.0,
     ("CREG", "mining"): 40_420.0,
@@ -37,7 +37,7 @@ MINING_USE = 0.80
 SEPARATION_USE = 0.82
 #: Mean REO recovery of beneficiation; imports make up the separation plan on top of domestic feed.
 BENEFICIATION_RECOVERY = (0.85, 0.90)
-#: The smallest separation plant that may hold a quota (BRIEF §7), t REO/yr.
+#: The smallest separation plant that may hold a quota (docs/contract/reference-facts.md), t REO/yr.
 MIN_PLANT_T = 2000.0
 
 
@@ -218,7 +218,7 @@ class Industry:
         )
 
     def registry(self) -> dict[str, Any]:
-        """The registry document of BRIEF §3."""
+        """The registry document (docs/contract/files.md)."""
         return {
             "groups": [{"code": c, "name": n} for c, n in GROUPS],
             "enterprises": [

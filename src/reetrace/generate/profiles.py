@@ -1,4 +1,5 @@
-"""Element profiles of deposits and products (BRIEF §7), and the arithmetic of blending them.
+"""Element profiles of deposits and products (docs/contract/reference-facts.md), and
+the arithmetic of blending them.
 
 Profiles are percent of REO by element (oxide basis). Everything the generator moves along the chain is
 carried as *element REO kg* (``{element: kg}``), the unit the store balances in, so blends are sums and
@@ -15,7 +16,8 @@ from reetrace.elements import METAL_PER_OXIDE, normalise_profile
 
 ElementKg = dict[str, float]
 
-#: How the BRIEF's "Ho–Lu" column is spread over its five elements (typical ionic-clay ratios).
+#: How the "Ho–Lu" column of docs/contract/reference-facts.md is spread over its five elements
+#: (typical ionic-clay ratios).
 _HO_LU = {"Ho": 0.17, "Er": 0.45, "Tm": 0.07, "Yb": 0.26, "Lu": 0.05}
 
 
@@ -26,9 +28,9 @@ def _deposit(table: Mapping[str, float], ho_lu: float) -> dict[str, float]:
     return normalise_profile(profile)
 
 
-#: Deposit profiles of BRIEF §7, normalised to 100. Sichuan/Shandong bastnaesite has no column of its
-#: own: Mountain Pass bastnaesite is the closest published profile, and monazite imports use Mount Weld
-#: (a monazite deposit) for the same reason.
+#: Deposit profiles of docs/contract/reference-facts.md, normalised to 100. Sichuan/Shandong
+#: bastnaesite has no column of its own: Mountain Pass bastnaesite is the closest published profile,
+#: and monazite imports use Mount Weld (a monazite deposit) for the same reason.
 # fmt: off
 DEPOSITS: dict[str, dict[str, float]] = {
     "bayan_obo": _deposit(
@@ -125,5 +127,5 @@ def split_products(
 
 
 def metal_kg(el_reo: Mapping[str, float]) -> dict[str, float]:
-    """Element metal kg for element REO kg (BRIEF §7 factors)."""
+    """Element metal kg for element REO kg (docs/contract/reference-facts.md factors)."""
     return {el: kg * METAL_PER_OXIDE[el] for el, kg in el_reo.items()}

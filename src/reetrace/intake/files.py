@@ -1,8 +1,8 @@
 """Files -> validated events, one at a time, each with the line it came from and every problem found.
 
-Two formats (BRIEF §3): JSON Lines (one event per line) and CSV (one row per lot line; rows of one event
-are consecutive and share the event's header columns). Either may be gzip-compressed (recognised by its
-magic bytes, not its name). Everything streams: memory does not grow with the file.
+Two formats (docs/contract/files.md): JSON Lines (one event per line) and CSV (one row per lot line;
+rows of one event are consecutive and share the event's header columns). Either may be gzip-compressed
+(recognised by its magic bytes, not its name). Everything streams: memory does not grow with the file.
 """
 
 from __future__ import annotations

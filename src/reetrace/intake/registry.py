@@ -1,4 +1,5 @@
-"""The registry: groups, enterprises, sites and quotas, loaded from one JSON document (BRIEF §3).
+"""The registry: groups, enterprises, sites and quotas, loaded from one JSON document
+(docs/contract/files.md).
 
 Loading appends a new version of each record that is new or changed and nothing else; records absent
 from the file are left as they are (the registry is a history, not a snapshot to replace).

@@ -1,4 +1,5 @@
-"""Monthly submissions: one enterprise's file for one period, recorded whole or not at all (BRIEF §3).
+"""Monthly submissions: one enterprise's file for one period, recorded whole or not at all
+(docs/contract/submissions.md).
 
 The pipeline streams: records are parsed and validated one at a time and written in batches inside one
 transaction that holds the store's write lock. Rules about one record are checked as it is read; rules

@@ -1,4 +1,4 @@
-"""Tracing lots through the effective graph (BRIEF §4).
+"""Tracing lots through the effective graph (docs/contract/trace.md).
 
 - :func:`trace_back` — from a lot up to its origins (mine, import entry, scrap intake, unexplained),
   each with its share of the lot's REO and of each element, the separation plants and enterprises on

@@ -89,7 +89,8 @@ SELECT lot FROM anc
 
 # Forward: the descendants; the other inputs of the events that created them ("siblings": their
 # content sets the shares); every edge into a descendant; and every draw on a descendant by its
-# holder's own events (a receive of A:L is the custody twin of A's ship, not a second draw, BRIEF §3).
+# holder's own events (a receive of A:L is the custody twin of A's ship, not a second draw,
+# docs/contract/events.md).
 DESCENDANTS_SQL = f"""
 WITH RECURSIVE des(lot) AS (
     SELECT CAST(:lot AS VARCHAR(130))

@@ -1,8 +1,8 @@
 """What each event of a subgraph draws from its inputs, and the share of its outputs each input makes.
 
 At an event, the share of an output that comes from an input is that input's drawn REO over the
-event's total drawn REO (BRIEF §3); per element, the same with the element's drawn kg. An input's
-drawn content is ``drawn mass × content per kg`` of its creating line.
+event's total drawn REO (docs/contract/events.md); per element, the same with the element's drawn
+kg. An input's drawn content is ``drawn mass × content per kg`` of its creating line.
 
 Estimates, used only where the record is silent, and always flagged:
 
