@@ -152,7 +152,10 @@ def test_retract_is_the_retracted_event_with_an_error_declaration() -> None:
         event_to_epcis(ret)
     with pytest.raises(MissingRetracted):
         document([ret])
-    assert document([ret], resolve=lambda ent, eid: adj)["epcisBody"]["eventList"][0]["eventID"] == plain["eventID"]
+    assert (
+        document([ret], resolve=lambda ent, eid: adj)["epcisBody"]["eventList"][0]["eventID"]
+        == plain["eventID"]
+    )
 
 
 def test_gtin_hook_writes_gs1_digital_links_and_reads_them_back() -> None:
@@ -162,7 +165,9 @@ def test_gtin_hook_writes_gs1_digital_links_and_reads_them_back() -> None:
     link = "https://id.gs1.org/01/09521234543213/10/MM-ION-0311"
     assert out["quantityList"][0]["epcClass"] == link
     doc = document([ev], lot_ids=ids)
-    assert out["eventID"] == _reference_ids(doc)[0]  # the reference normalises Digital Links: ours is canonical
+    assert (
+        out["eventID"] == _reference_ids(doc)[0]
+    )  # the reference normalises Digital Links: ours is canonical
     [(_, back)] = parse_document(orjson.dumps(doc), lot_ids=ids)
     assert isinstance(back, Event) and back.canonical() == ev.canonical()
     [(_, refused)] = parse_document(orjson.dumps(doc))
