@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from reetrace.epcis.ids import NS_IRI, NS_PREFIX
@@ -60,7 +61,14 @@ _TYPED = {"bizTransactionList": ("bizTransaction", "BTT-"), "sourceList": ("sour
 DEFAULT_NAMESPACES: Mapping[str, str] = {NS_PREFIX: NS_IRI}
 
 
+_NUMERIC_START = frozenset("0123456789+-.iInN")
+
+
 def _number(text: str) -> str:
+    """A value that reads as a number, written the shortest way (as Python's float reads it: so does GS1's
+    reference implementation, which canonicalises *every* value that parses, lot codes included)."""
+    if not text or text[0] not in _NUMERIC_START:
+        return text  # cannot parse: skip the exception, most values are names and URIs
     try:
         x = float(text)
     except ValueError:
@@ -71,15 +79,28 @@ def _number(text: str) -> str:
         return text
 
 
-def _canon(value: object, ns: Mapping[str, str]) -> str:
-    text = value if isinstance(value, str) else str(value)
+def _expand(text: str, ns: Mapping[str, str]) -> str:
     prefix, sep, rest = text.partition(":")
     if sep and prefix in ns:
         text = ns[prefix] + rest
-    for old, new in _OLD_URNS:
-        if old in text:
+    if "urn:epcglobal:cbv:" in text:
+        for old, new in _OLD_URNS:
             text = text.replace(old, new)
     return _number(text.strip())
+
+
+@lru_cache(maxsize=1 << 16)
+def _canon_default(text: str) -> str:
+    return _expand(text, DEFAULT_NAMESPACES)
+
+
+def _canon(value: object, ns: Mapping[str, str]) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**53) < value < 2**53:
+        return str(value)
+    text = value if isinstance(value, str) else str(value)
+    return _canon_default(text) if ns is DEFAULT_NAMESPACES else _expand(text, ns)
 
 
 def _vocab(value: object, kind: str, ns: Mapping[str, str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 #: The JSON-LD prefix and IRI of everything CBV has no word for. Stable: event hash IDs depend on it.
@@ -33,10 +34,12 @@ def _enc(code: str) -> str:
     return quote(code, safe="")
 
 
+@lru_cache(maxsize=1 << 16)
 def party_uri(enterprise: str) -> str:
     return PARTY_URN + _enc(enterprise)
 
 
+@lru_cache(maxsize=1 << 16)
 def site_uri(site: str) -> str:
     return SITE_URN + _enc(site)
 
@@ -46,6 +49,7 @@ def doc_uri(kind: str, ident: str) -> str:
     return f"{DOC_URN}{_enc(kind)}:{_enc(ident)}"
 
 
+@lru_cache(maxsize=1 << 16)
 def lot_urn(lot: str) -> str:
     """``ENT:LOT`` -> ``urn:reetrace:lot:ENT:LOT`` (each part percent-encoded)."""
     ent, _, code = lot.partition(":")
