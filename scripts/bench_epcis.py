@@ -17,10 +17,9 @@ from pathlib import Path
 
 import orjson
 
+from reetrace import Event, read_events
 from reetrace.epcis import write_document
 from reetrace.generate import generate
-from reetrace.ingest import read_events
-from reetrace.models import Event
 
 
 def _load(scale: float, tmp: Path) -> list[Event]:

@@ -16,7 +16,7 @@ from epcis_event_hash_generator import hash_generator, json_to_py
 from reetrace.epcis import LotIds, MissingRetracted, document, event_to_epcis, parse_document, write_document
 from reetrace.epcis.hashid import prehash
 from reetrace.generate import generate
-from reetrace.ingest import read_events
+from reetrace.intake.files import read_events
 from reetrace.models import Event
 from tests.epcis_helpers import all_types, has_from_field, schema
 
