@@ -7,8 +7,8 @@
 - ``scrap`` — a *scrap intake lot*, id: that lot. A lot is a scrap intake when (a) it has form
   ``scrap`` and some effective ``process`` event with ``process = 'recycling'`` draws it (recycled
   material is an origin of its own: the walk does not follow the scrap's earlier history), or (b) it
-  has form ``scrap`` and was created by a ``receive`` whose every input lot has no effective creating
-  event (scrap taken in from outside the graph: a workshop, a dealer, an end user);
+  has form ``scrap`` and was created by a ``receive`` whose source lot(s) feeding it (its edges) have no
+  effective creating event (scrap taken in from outside the graph: a workshop, a dealer, an end user);
 - ``unexplained`` — id: the lot. A lot drawn or received that has no effective creating event (the
   signature of illegal material), and also a lot created by an ``adjust`` (a stock gain: material
   that appeared from nowhere).
