@@ -452,3 +452,15 @@ def _old_store_upgraded(store: Store, tmp_path: Path) -> None:
         {("mine", "BO"): mine, ("import", "CE-2"): 1 - mine}
     )
     verify(store)
+
+
+def test_the_worked_example_of_the_contract_pairs_as_it_says() -> None:
+    """docs/contract/events.md: the receipt MAG-0321 reads, and its edges are the two stated pairs."""
+    text = (Path(__file__).parent.parent / "docs" / "contract" / "events.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    (receipt,) = [b for b in blocks if '"event_id": "MAG-0321"' in b]
+    rec = Event.model_validate_json(receipt).canonical()
+    assert _edges(rec) == {
+        ("NBMET:DYFE-2503-01", "NBMAG:IN-D-21", 414.0),
+        ("NBMET:PRNDM-2503-01", "NBMAG:IN-M-21", 4871.1),
+    }
