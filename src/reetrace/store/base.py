@@ -20,7 +20,9 @@ from sqlalchemy.engine import Connection, Engine
 from reetrace.errors import Refused, StoreError
 from reetrace.store import chain
 from reetrace.store.dialect import Dialect
-from reetrace.store.schema import log
+from reetrace.store.schema import log, merkle_nodes
+from reetrace.store.tree import Frontier
+from reetrace.tlog.merkle import leaf_hash
 
 Row = tuple[Any, ...]
 
@@ -33,7 +35,9 @@ class Appender:
     GIL while it waits on the server). Anything that touches the connection calls :meth:`join` first.
     """
 
-    def __init__(self, store: Store, conn: Connection, position: int, head: bytes) -> None:
+    def __init__(
+        self, store: Store, conn: Connection, position: int, head: bytes, tree: Frontier | None = None
+    ) -> None:
         self.store = store
         self.conn = conn
         self.position = position  # last assigned position
@@ -41,12 +45,18 @@ class Appender:
         self._buffers: dict[sa.Table, list[Row]] = {}
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        #: The Merkle tree's right edge (None: the tree is not maintained, benchmark-only) and the
+        #: leaf hashes of the frames appended since the last flush.
+        self.tree = tree
+        self._leaves: list[bytes] = []
 
     def append(self, kind: str, record: bytes, **extra: int | str) -> int:
         """Append one record to the log (buffered) and return its position."""
         self.position += 1
         framed = chain.frame(kind, self.position, record, **extra)
         self.head = chain.link(self.head, framed)
+        if self.tree is not None:
+            self._leaves.append(leaf_hash(framed))
         self.add(log, (self.position, kind, framed, self.head))
         return self.position
 
@@ -55,6 +65,8 @@ class Appender:
         self.position += 1
         framed = chain.event_frame(self.position, record, line, submission)
         self.head = chain.link(self.head, framed)
+        if self.tree is not None:
+            self._leaves.append(leaf_hash(framed))
         self.add(log, (self.position, "event", framed, self.head))
         return self.position
 
@@ -68,6 +80,10 @@ class Appender:
     def flush(self, *, wait: bool = True) -> None:
         """Write the buffered rows; with ``wait=False`` possibly in the background."""
         self.join()
+        if self._leaves and self.tree is not None:
+            # The nodes these frames complete go out with them, in the same transaction.
+            self.extend(merkle_nodes, self.tree.append(self._leaves))
+            self._leaves = []
         batches = [(t, rows) for t, rows in self._buffers.items() if rows]
         self._buffers = {}
         if not batches:
@@ -106,6 +122,9 @@ class Store:
     sql: Dialect
     #: Whether Appender.flush(wait=False) may write from a background thread.
     background_writes = False
+    #: Whether appends maintain the Merkle tree (``merkle_nodes``). Off only for benchmarks' reference
+    #: runs: a store written without it fails ``verify`` and cannot append with it again.
+    maintain_tree = True
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -192,7 +211,8 @@ class Store:
         try:
             self.lock_for_append(conn)
             position, head = self.read_head(conn)
-            app = Appender(self, conn, position, head)
+            tree = Frontier.load(conn, position) if self.maintain_tree else None
+            app = Appender(self, conn, position, head, tree)
             yield app
             app.flush()
             conn.commit()

@@ -73,6 +73,12 @@ class PostgresDialect(Dialect):
     def values(self, param: str) -> str:
         return f"unnest(CAST(:{param} AS text[])) AS value"
 
+    def pair_member(self, col_a: str, col_b: str, param: str) -> str:
+        return (
+            f"({col_a}, {col_b}) IN (SELECT CAST(k->>0 AS int4), CAST(k->>1 AS int8) "
+            f"FROM json_array_elements(CAST(:{param} AS json)) AS k)"
+        )
+
     def frame_text(self, body: str, *path: str) -> str:
         return f"CAST(convert_from({body}, 'UTF8')::json #> '{{{','.join(path)}}}' AS text)"
 
