@@ -94,12 +94,17 @@ def _short(iso: str) -> str:
 @click.option("--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--log-key", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False), metavar="FILE",
+    help="The log's key file (env REETRACE_LOG_KEY): make a receipt of the submission.",
+)  # fmt: skip
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False), help="Write the receipt here.")
 @db_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, db: str, as_json: bool,
+    quiet: bool, log_key: str | None, receipt_file: str | None, db: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -112,6 +117,13 @@ def submit_cmd(
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
+    if receipt_file and not log_key:
+        raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
+    signer = None
+    if log_key:
+        from reetrace.cli.tlog import load_signer
+
+        signer = load_signer(log_key)
     with store_for(db) as store:
         if show_bar:
             size = Path(file).stat().st_size
@@ -122,19 +134,22 @@ def submit_cmd(
                 task = bar.add_task(f"{enterprise} {period}", total=size)
                 result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=lambda n: bar.advance(task, n), signer=signer,
                 )  # fmt: skip
         else:
             result = reetrace.submit(
-                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt
-            )
+                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
+                signer=signer,
+            )  # fmt: skip
+    if receipt_file and result.receipt is not None:
+        Path(receipt_file).write_text(result.receipt, encoding="utf-8")
     if as_json:
         print_json({
             "enterprise": result.enterprise, "period": result.period, "position": result.position,
             "new_events": result.new_events, "unchanged_events": result.unchanged_events,
             "lot_lines": result.lot_lines, "late": result.late, "noop": result.noop,
             "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
-            "digest": result.digest,
+            "digest": result.digest, "receipt": receipt_file if result.receipt else None,
         })  # fmt: skip
     else:
         click.echo(result.message())
@@ -166,15 +181,38 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
 
 
 @click.command("checkpoint")
+@click.option("--sign", is_flag=True, help="Print the signed checkpoint (C2SP signed note) instead.")
+@click.option("--key", "key_file", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False),
+              metavar="FILE", help="The log's key file for --sign (env REETRACE_LOG_KEY).")  # fmt: skip
 @db_option
 @errors_to_click
-def checkpoint_cmd(db: str) -> None:
-    """Print the head of the chain as JSON (position, hash): keep it outside the database.
+def checkpoint_cmd(sign: bool, key_file: str | None, db: str) -> None:
+    """Print the head of the chain as JSON (position, hash, Merkle root): keep it outside the database.
 
-    Example: reetrace checkpoint > head-2025-04.json
+    With --sign, print the log's signed checkpoint (origin = the key's name, size, root) as published
+    to witnesses and put in receipts (docs/transparency-log.md); it is also kept in the store.
+
+    Example: reetrace checkpoint > head-2025-04.json; reetrace checkpoint --sign --key log.key
     """
+    import base64
+
+    import orjson
+
+    from reetrace.transparency import tree_state
+
+    if sign:
+        if not key_file:
+            raise click.UsageError("--sign needs --key FILE (or REETRACE_LOG_KEY)")
+        from reetrace.cli.tlog import load_signer
+
+        signer = load_signer(key_file)
+        with store_for(db) as store:
+            click.echo(reetrace.latest_checkpoint(store, signer), nl=False)
+        return
     with store_for(db) as store:
-        sys.stdout.buffer.write(reetrace.checkpoint(store).to_bytes() + b"\n")
+        head = tree_state(store)
+    out = {"position": head.size, "hash": head.head.hex(), "root": base64.b64encode(head.root).decode()}
+    sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
 
 
 @click.command("lot")

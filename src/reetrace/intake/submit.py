@@ -19,7 +19,7 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,6 +34,9 @@ from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
 from reetrace.store.schema import submissions
+
+if TYPE_CHECKING:
+    from reetrace.tlog.keys import Signer
 
 #: Events per write batch: bounds memory and sets how often existing event ids are looked up.
 BATCH = 2000
@@ -52,6 +55,8 @@ class SubmissionResult:
     deadline: datetime
     late: bool
     digest: str
+    #: The receipt (``reetrace-receipt/1`` JSON, docs/transparency-log.md) when a log key was given.
+    receipt: str | None = None
 
     @property
     def noop(self) -> bool:
@@ -89,8 +94,12 @@ def submit(
     fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
+    signer: Signer | None = None,
 ) -> SubmissionResult:
-    """Record one enterprise's file for one period. Raises InputError listing every problem."""
+    """Record one enterprise's file for one period. Raises InputError listing every problem.
+
+    With the log's ``signer``, the result carries a receipt of what was recorded, against a checkpoint
+    signed just after the commit."""
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -149,6 +158,12 @@ def submit(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,
                 deadline, late, file_digest,
             )  # fmt: skip
+    if signer is not None and result.position is not None:
+        from dataclasses import replace
+
+        from reetrace.transparency import receipt_at
+
+        result = replace(result, receipt=receipt_at(store, signer, result.position))
     return result
 
 
