@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "receipt": "reetrace.cli.tlog:receipt_group",
     "proof": "reetrace.cli.tlog:proof_group",
     "witness": "reetrace.cli.tlog:witness_cmd",
+    "sign": "reetrace.cli.tlog:sign_cmd",
 }
 
 

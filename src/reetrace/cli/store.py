@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -99,12 +100,17 @@ def _short(iso: str) -> str:
     help="The log's key file (env REETRACE_LOG_KEY): make a receipt of the submission.",
 )  # fmt: skip
 @click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False), help="Write the receipt here.")
+@click.option(
+    "--signature", "signature_file", type=click.Path(dir_okay=False, exists=True),
+    help="The enterprise's signature of this file (from `reetrace sign`); required where the registry says.",
+)  # fmt: skip
 @db_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, log_key: str | None, receipt_file: str | None, db: str, as_json: bool,
+    quiet: bool, log_key: str | None, receipt_file: str | None, signature_file: str | None, db: str,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -119,6 +125,7 @@ def submit_cmd(
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     if receipt_file and not log_key:
         raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
+    signature = Path(signature_file).read_text(encoding="utf-8") if signature_file else None
     signer = None
     if log_key:
         from reetrace.cli.tlog import load_signer
@@ -134,12 +141,12 @@ def submit_cmd(
                 task = bar.add_task(f"{enterprise} {period}", total=size)
                 result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                    progress=lambda n: bar.advance(task, n), signer=signer,
+                    progress=lambda n: bar.advance(task, n), signer=signer, signature=signature,
                 )  # fmt: skip
         else:
             result = reetrace.submit(
                 store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                signer=signer,
+                signer=signer, signature=signature,
             )  # fmt: skip
     if receipt_file and result.receipt is not None:
         Path(receipt_file).write_text(result.receipt, encoding="utf-8")
@@ -215,6 +222,14 @@ def checkpoint_cmd(sign: bool, key_file: str | None, db: str) -> None:
     sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
 
 
+def _note(ev: dict[str, Any]) -> str:
+    """An event's note column: retracted, and who signed its submission."""
+    parts = ["retracted"] if ev["retracted_by"] else []
+    if ev.get("signed_by"):
+        parts.append(f"signed {ev['signed_by']}")
+    return ", ".join(parts)
+
+
 @click.command("lot")
 @click.argument("lot")
 @db_option
@@ -238,14 +253,14 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
         t.add_row(
             c["event_id"], c["type"], _short(c["occurred_at"]), c["site"] or "",
             f"{c['product']} ({c['form']})", f"{c['mass_kg']:,.1f}", f"{c['reo_kg']:,.1f}",
-            "retracted" if c["retracted_by"] else "",
+            _note(c),
         )  # fmt: skip
     console.print(t)
     d = Table("enterprise", "event", "type", "at", "kg", "note", title="drawn by")
     for r in rep["drawn_by"]:
         d.add_row(
             r["enterprise"], r["event_id"], r["type"], _short(r["occurred_at"]),
-            f"{r['drawn_kg']:,.1f}", "retracted" if r["retracted_by"] else "",
+            f"{r['drawn_kg']:,.1f}", _note(r),
         )  # fmt: skip
     console.print(d)
     if rep["mass_kg"] is not None:
@@ -273,8 +288,7 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
         rec = r["record"]
         t.add_row(
             str(r["position"]), r["event_id"], r["type"], _short(r["occurred_at"]), r["site"] or "",
-            str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))),
-            "retracted" if r["retracted_by"] else "",
+            str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))), _note(r),
         )  # fmt: skip
     console.print(t)
     console.print(f"{len(rows)} events")

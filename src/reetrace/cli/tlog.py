@@ -85,6 +85,35 @@ def keys_init(key_file: str, name: str) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@click.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--enterprise", "-e", required=True)
+@click.option("--period", "-p", required=True, metavar="YYYY-MM")
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(dir_okay=False), help="Enterprise key file."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Default: FILE.sig")
+@errors_to_click
+def sign_cmd(file: str, enterprise: str, period: str, key_file: str, output: str | None) -> None:
+    """Sign a submission file as the enterprise: a detached signature over (enterprise, period,
+    SHA-256 of FILE), to give to `reetrace submit --signature`.
+
+    Example: reetrace sign NMMINE-2025-03.jsonl -e NMMINE -p 2025-03 --key nmmine.key
+    """
+    import hashlib
+
+    from reetrace.intake.signatures import sign_submission
+    from reetrace.periods import Period
+
+    signer = load_signer(key_file)
+    digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    note = sign_submission(signer, enterprise, str(Period.parse(period)), digest)
+    target = Path(output or f"{file}.sig")
+    target.write_text(note, encoding="utf-8")
+    key = f"{signer.name}+{signer.key_id.hex()}"
+    click.echo(f"wrote {target}: {enterprise} {period} SHA-256 {digest} signed by {key}")
+
+
 # -- receipts -----------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from reetrace.errors import InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.signatures import check_submission_signature
 from reetrace.intake.writer import SubmissionWriter
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
@@ -95,11 +96,14 @@ def submit(
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
     signer: Signer | None = None,
+    signature: str | None = None,
 ) -> SubmissionResult:
     """Record one enterprise's file for one period. Raises InputError listing every problem.
 
     With the log's ``signer``, the result carries a receipt of what was recorded, against a checkpoint
-    signed just after the commit."""
+    signed just after the commit. ``signature`` is the enterprise's signed note over the submission
+    (:mod:`reetrace.intake.signatures`): checked against the registry and recorded in the envelope;
+    required when the registry says so."""
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -120,6 +124,11 @@ def submit(
     with open_source(source) as raw:
         file_digest = _hash_stream(raw)
         raw.seek(0)
+        with store.reading() as conn:
+            signed = check_submission_signature(
+                conn, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
+                received_at=received_at, file=name,
+            )  # fmt: skip
         rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
         envelope = {
             "enterprise": enterprise,
@@ -131,6 +140,8 @@ def submit(
             "source": name,
             "digest": file_digest,
         }
+        if signed is not None:
+            envelope["signature"] = signed
         try:
             with store.appending() as app:
                 start = app.position
