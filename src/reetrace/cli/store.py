@@ -19,17 +19,36 @@ console = Console()
 
 
 @click.command("init")
+@click.option("--roles", is_flag=True, help="PostgreSQL: also create the owner and writer roles.")
+@click.option("--print-roles-sql", is_flag=True, help="Print the roles' SQL for a DBA; change nothing.")
+@click.option(
+    "--owner-role", default="reetrace_owner", show_default=True, help="Owns tables, views, triggers."
+)
+@click.option("--writer-role", default="reetrace_writer", show_default=True, help="SELECT and INSERT only.")
 @db_option
 @errors_to_click
-def init_cmd(db: str) -> None:
+def init_cmd(roles: bool, print_roles_sql: bool, owner_role: str, writer_role: str, db: str) -> None:
     """Create the schema, or migrate it to the newest version.
 
-    Other commands do this on first use too; run it to prepare a database ahead of time.
+    Other commands do this on first use too; run it to prepare a database ahead of time. With --roles
+    (PostgreSQL, run as a superuser) the tables, views and triggers are given to an owner role and a
+    writer role gets SELECT and INSERT only: it cannot update, delete, truncate, touch a trigger or a
+    view. --print-roles-sql prints those statements instead.
 
-    Example: reetrace init --db postgresql://postgres@localhost/reetrace
+    Example: reetrace init --roles --db postgresql://postgres@localhost/reetrace
     """
+    from reetrace.store.roles import create_roles, roles_sql
+
+    if print_roles_sql:
+        for stmt in roles_sql(owner_role, writer_role):
+            click.echo(stmt + ";")
+        return
     with store_for(db) as store:
         click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
+        if roles:
+            with store.engine.begin() as conn:
+                create_roles(conn, owner_role, writer_role)
+            click.echo(f"roles: {owner_role} owns the schema; {writer_role} may SELECT and INSERT")
 
 
 @click.group("registry")

@@ -65,6 +65,24 @@ def _backfill() -> None:
         conn.execute(nodes.insert(), [{"level": lv, "idx": i, "hash": h} for lv, i, h in made])
 
 
+def _lock_function() -> None:
+    # LOCK TABLE ... IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE on the table; a writer role
+    # that may only SELECT and INSERT (reetrace init --roles) takes the lock through this function,
+    # which runs with its owner's rights and does nothing else. The lock lasts until the caller's
+    # transaction ends, as a LOCK TABLE typed by the caller would.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION reetrace_lock_log() RETURNS void
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+            BEGIN
+                LOCK TABLE log IN EXCLUSIVE MODE;
+            END $$
+            """
+        )
+        op.execute("REVOKE ALL ON FUNCTION reetrace_lock_log() FROM PUBLIC")
+
+
 def upgrade() -> None:
     op.create_table(
         "merkle_nodes",
@@ -81,6 +99,7 @@ def upgrade() -> None:
     )
     _backfill()
     _append_only()
+    _lock_function()
 
 
 def downgrade() -> None:
