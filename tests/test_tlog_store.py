@@ -156,6 +156,12 @@ def test_migration_builds_the_tree_of_an_existing_log(db_url: str, tmp_path: Pat
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0001")
         store._migrated = True  # a store of the previous release: no tree
+        if store.dialect == "postgresql":  # the previous release typed LOCK TABLE itself
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "CREATE FUNCTION reetrace_lock_log() RETURNS void LANGUAGE sql "
+                    "AS 'LOCK TABLE log IN EXCLUSIVE MODE'"
+                )
         store.maintain_tree = False
         load_registry(store)
         submit_events(store, tmp_path, "MINE", "2025-03", month("a", 7))

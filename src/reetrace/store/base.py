@@ -45,18 +45,14 @@ class Appender:
         self._buffers: dict[sa.Table, list[Row]] = {}
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        #: The Merkle tree's right edge (None: the tree is not maintained, benchmark-only) and the
-        #: leaf hashes of the frames appended since the last flush.
+        #: The Merkle tree's right edge (None: the tree is not maintained, benchmark-only).
         self.tree = tree
-        self._leaves: list[bytes] = []
 
     def append(self, kind: str, record: bytes, **extra: int | str) -> int:
         """Append one record to the log (buffered) and return its position."""
         self.position += 1
         framed = chain.frame(kind, self.position, record, **extra)
         self.head = chain.link(self.head, framed)
-        if self.tree is not None:
-            self._leaves.append(leaf_hash(framed))
         self.add(log, (self.position, kind, framed, self.head))
         return self.position
 
@@ -65,8 +61,6 @@ class Appender:
         self.position += 1
         framed = chain.event_frame(self.position, record, line, submission)
         self.head = chain.link(self.head, framed)
-        if self.tree is not None:
-            self._leaves.append(leaf_hash(framed))
         self.add(log, (self.position, "event", framed, self.head))
         return self.position
 
@@ -80,10 +74,13 @@ class Appender:
     def flush(self, *, wait: bool = True) -> None:
         """Write the buffered rows; with ``wait=False`` possibly in the background."""
         self.join()
-        if self._leaves and self.tree is not None:
-            # The nodes these frames complete go out with them, in the same transaction.
-            self.extend(merkle_nodes, self.tree.append(self._leaves))
-            self._leaves = []
+        framed = self._buffers.get(log)
+        if framed and self.tree is not None:
+            # The nodes these frames complete go out with them, in the same transaction. Taken from the
+            # buffered log rows themselves, so that every way of appending a frame feeds the tree.
+            if framed[0][0] != self.tree.size + 1:
+                raise StoreError(f"log rows from {framed[0][0]} do not follow the tree of {self.tree.size}")
+            self.extend(merkle_nodes, self.tree.append([leaf_hash(row[2]) for row in framed]))
         batches = [(t, rows) for t, rows in self._buffers.items() if rows]
         self._buffers = {}
         if not batches:
