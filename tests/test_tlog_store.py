@@ -405,3 +405,27 @@ def test_cli_keys_checkpoint_receipt_witness(sqlite_url: str, tmp_path: Path) ->
         store.dispose()
     fork = run("witness", "--state", str(state), "--log-key", str(pub), "--db", sqlite_url, code=3)
     assert "FORK" in fork.output
+
+
+def test_receipt_verify_needs_no_database_code(sqlite_url: str, tmp_path: Path, signer: Signer) -> None:
+    """`reetrace receipt verify` runs on the verifier alone: no SQLAlchemy, no store, no prover."""
+    import subprocess
+    import sys
+
+    store = open_store(sqlite_url)
+    try:
+        load_registry(store)
+        path = write_jsonl(tmp_path / "a.jsonl", month("a", 2))
+        r = submit(store, str(path), enterprise="MINE", period="2025-03", signer=signer)
+    finally:
+        store.dispose()
+    assert r.receipt is not None
+    (tmp_path / "r.json").write_text(r.receipt)
+    code = (
+        "import sys; from click.testing import CliRunner; from reetrace.cli import main; "
+        f"res = CliRunner().invoke(main, ['receipt', 'verify', {str(tmp_path / 'r.json')!r}, "
+        f"'--log-key', {signer.verifier_key!r}, '--file', {str(path)!r}]); "
+        "print(res.exit_code, [m for m in ('sqlalchemy', 'reetrace.store', 'reetrace.tlog') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0 []"
