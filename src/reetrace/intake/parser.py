@@ -1,13 +1,33 @@
 """Per-record work of a submission: validation, the submission's own record rules, the canonical
-encoding and its digest — in this process, or in a forked parser process that feeds the writer.
+encoding and its digest — in this process, or in a forked parser process.
 
-On PostgreSQL the parser runs in a child process so that pydantic validation uses the second core while
-the submitting process assigns positions, links the chain and streams rows by COPY.
+This is phase 1 of a submission (see :mod:`reetrace.intake.submit`): it runs before the store's write
+lock is taken and before the write connection is opened. On PostgreSQL the parser runs in a forked child
+so that pydantic validation uses the second core while this process spools what it sends.
+
+The parser process must never outlive the submitting process, nor keep anything of it alive: a parser
+left behind under PID 1 holding a copy of the database socket kept the session, and with it the lock on
+``log``, alive for every other submitter (D3). So the child, first thing:
+
+- asks the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux), and checks that
+  the parent did not die before it asked;
+- watches multiprocessing's parent sentinel (a pipe whose write end only the parent holds) from a thread
+  and leaves when it reads EOF: the portable fallback, and it also covers a parent that dies while the
+  child is stuck inside one long record;
+- closes every inherited descriptor it does not need (database sockets, other children's pipes), so that
+  even while it lives it holds no database session and no other process's lifeline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,8 +124,73 @@ def prepare(records: Iterable[Parsed], rules: RecordRules, file: str) -> Iterato
 _CHUNK = 500
 
 
-def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send: Any) -> None:
+#: prctl option: the signal this process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal() -> None:
+    """SIGKILL this process when its parent dies (Linux only; elsewhere the sentinel watch covers it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _watch_parent(sentinel: int) -> None:
+    """Leave as soon as the parent's end of the sentinel pipe is closed (the parent died)."""
+    try:
+        while os.read(sentinel, 1):
+            pass
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def _open_descriptors() -> list[int]:
+    try:
+        return [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 1024))
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close every descriptor inherited from the parent except ``keep`` (and stdin, stdout, stderr)."""
+    for fd in _open_descriptors():
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _detach_from_parent(parent: int, keep: set[int]) -> None:
+    """First thing in the parser process: die with the parent, hold nothing of it."""
+    # Objects inherited from the parent (its connections among them) must never be finalised here:
+    # their descriptors are closed below and the numbers may be reused.
+    gc.freeze()
+    _set_parent_death_signal()
+    if os.getppid() != parent:  # the parent died before we asked to die with it
+        os._exit(1)
+    sentinel = getattr(mp.parent_process(), "sentinel", None)
+    if sentinel is not None:
+        keep = keep | {sentinel}
+        threading.Thread(target=_watch_parent, args=(sentinel,), daemon=True).start()
+    _close_inherited(keep)
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send: Any, parent: int) -> None:
     """The parser process: read, validate, encode; send chunks (with bytes read) down the pipe."""
+    keep = {send.fileno()}
+    fd = _fileno(stream)
+    if fd is not None:
+        keep.add(fd)
+    _detach_from_parent(parent, keep)
     counted = Counting(stream, lambda n: None)
     chunk: list[Prepared | Rejected] = []
     try:
@@ -117,21 +202,25 @@ def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send:
         send.send((counted.total, chunk))
         send.send(None)
     except BaseException as exc:  # the parent raises it; a traceback here would be lost
-        send.send(("error", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            send.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
-        send.close()
+        with contextlib.suppress(OSError):
+            send.close()
+        os._exit(0)  # nothing inherited from the parent runs its clean-up here
 
 
 def prepared_in_worker(
     stream: Any, fmt: Format, file: str, rules: RecordRules, progress: Callable[[int], None] | None
 ) -> Iterator[Prepared | Rejected]:
     """Parse in a forked child so that validation (pydantic) runs on the second core while this process
-    assigns positions, links the chain and feeds COPY. Forked before any writer thread exists; the
-    child leaves through ``os._exit`` (multiprocessing's fork start), so it never touches the
-    inherited database connection."""
+    spools the results. Called before the write connection is opened and before any writer thread
+    exists; the child closes every inherited descriptor (database sockets included), dies with this
+    process and leaves through ``os._exit``."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_parse_worker, args=(stream, fmt, file, rules, send), daemon=True)
+    args = (stream, fmt, file, rules, send, os.getpid())
+    proc = ctx.Process(target=_parse_worker, args=args, daemon=True)
     proc.start()
     send.close()
     seen = 0

@@ -1,11 +1,18 @@
 """Monthly submissions: one enterprise's file for one period, recorded whole or not at all
 (docs/contract/submissions.md).
 
-The pipeline streams: records are parsed and validated one at a time and written in batches inside one
-transaction that holds the store's write lock. Rules about one record are checked as it is read; rules
-that need other records (lots that must exist, lots that must be new, retractions, cycles) are checked
-in SQL over the rows just written, before commit. Any problem rolls the whole transaction back, so
-nothing is half-written, and every problem is reported with its line and field.
+Two phases, so that no file — however large, slow or malformed — holds the store's write lock while it
+is read:
+
+1. **Without the lock** (and without a write connection): the file is hashed, read, validated record by
+   record, checked against the submission's own rules (reporter, site, period), encoded canonically and
+   spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL in a forked parser
+   process. A file with record-level problems is refused here, every problem listed with its line and
+   field, and the lock is never taken.
+2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
+   (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
+   new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before
+   commit. Any problem rolls the whole transaction back, so nothing is half-written.
 
 Idempotency: an event whose ``(enterprise, event_id)`` is already recorded with the same content digest
 is skipped; with a different digest it is a conflict. A file that adds nothing to a period that already
@@ -17,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -28,6 +36,7 @@ from reetrace.errors import InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.spool import Spool
 from reetrace.intake.writer import SubmissionWriter
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
@@ -108,10 +117,21 @@ def submit(
             raise NotRegistered(f"enterprise {enterprise} is not in the registry")
         own_sites = _sites_of(conn, enterprise)
 
-    with open_source(source) as raw:
+    rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
+    with ExitStack() as stack:
+        # Phase 1, no lock: hash, read, validate, encode, spool.
+        raw = stack.enter_context(open_source(source))
         file_digest = _hash_stream(raw)
         raw.seek(0)
-        rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
+        items: Iterable[Prepared | Rejected]
+        if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
+            items = prepared_in_worker(raw, form, name, rules, progress)
+        else:
+            stream: Any = Counting(raw, progress) if progress else raw
+            items = prepare(read_events(stream, form, name), rules, name)
+        spool = stack.enter_context(Spool.of(items))
+        if spool.problems or spool.more:
+            raise InputError(spool.problems, more=spool.more, file=name)
         envelope = {
             "enterprise": enterprise,
             "period": str(per),
@@ -122,19 +142,14 @@ def submit(
             "source": name,
             "digest": file_digest,
         }
+        # Phase 2, under the lock: positions, chain, rows, the checks across records, commit.
         try:
             with store.appending() as app:
                 start = app.position
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
-                items: Iterable[Prepared | Rejected]
-                if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
-                    items = prepared_in_worker(raw, form, name, rules, progress)
-                else:
-                    stream: Any = Counting(raw, progress) if progress else raw
-                    items = prepare(read_events(stream, form, name), rules, name)
-                writer.run(items, batch)
+                writer.run(spool, batch)
                 cross_record_checks(writer)
                 if writer.problems or writer.more:
                     raise InputError(writer.problems, more=writer.more, file=name)
