@@ -111,6 +111,7 @@ class Store:
         self.engine = engine
         self.url = url
         self._migrated = False
+        self._reference: dict[str, str] | None = None
 
     # -- backend hooks -----------------------------------------------------------------------------
 
@@ -126,6 +127,15 @@ class Store:
 
     def lock_for_migration(self, conn: Connection) -> None:
         """Serialise schema creation between processes (inside :meth:`begin_write`'s transaction)."""
+
+    def schema_objects(self, conn: Connection) -> dict[str, str]:
+        """The definitions of the schema objects trace and audit depend on (views, triggers, trigger
+        functions, rules), as the database itself reports them: ``"kind name" -> definition``."""
+        raise NotImplementedError
+
+    def reference_schema_objects(self) -> dict[str, str]:
+        """:meth:`schema_objects` of a freshly migrated schema on the same kind of database."""
+        raise NotImplementedError
 
     def translate(self, exc: sa.exc.DBAPIError) -> Exception:
         """Map a driver error to reetrace's error tree."""

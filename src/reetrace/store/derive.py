@@ -6,6 +6,7 @@ Row tuples follow the column order of :mod:`reetrace.store.schema`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +19,13 @@ _NONES = (None,) * len(ELEMENTS)
 
 
 def event_rows(
-    position: int, submission: int, line: int, rec: dict[str, Any], digest: str
+    position: int, submission: int, line: int, rec: dict[str, Any], digest: str, *, with_edges: bool = True
 ) -> tuple[Row, list[Row], list[Row], list[Row]]:
     """(events row, lots rows, inputs rows, edges rows) of one event, from its canonical record.
 
     Working from the canonical record (not the model) lets a parser process hand records over as bytes,
-    and is exactly what ``verify`` reads back from the log.
+    and is exactly what ``verify`` reads back from the log. ``with_edges=False`` leaves the edges out
+    (an empty list): ``verify`` streams those of a very large event from :func:`edge_rows` instead.
     """
     ent = rec["enterprise"]
     event = (
@@ -46,8 +48,16 @@ def event_rows(
              reo, *els)
         )  # fmt: skip
     ins = [(position, idx, i["lot"], i["lot"].partition(":")[0], i["mass_kg"]) for idx, i in enumerate(ins_)]
-    edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs]
+    edges = list(edge_rows(position, rec)) if with_edges else []
     return event, lots, ins, edges
+
+
+def edge_rows(position: int, rec: dict[str, Any]) -> Iterator[Row]:
+    """The edges rows of one event, one at a time: every input feeds every output."""
+    outs = rec.get("outputs") or ()
+    for i in rec.get("inputs") or ():
+        for o in outs:
+            yield (position, i["lot"], o["lot"], i["mass_kg"])
 
 
 def submission_row(position: int, rec: dict[str, Any]) -> Row:
