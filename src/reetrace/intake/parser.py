@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import gc
+import io
 import multiprocessing as mp
 import os
 import signal
@@ -246,4 +248,135 @@ def prepared_in_worker(
         proc.join()
 
 
-__all__ = ["Counting", "Prepared", "RecordRules", "Rejected", "prepare", "prepared_in_worker"]
+# -- JSON Lines on two cores -------------------------------------------------------------------------
+
+#: Bytes of a file per chunk handed to a parser process (whole lines, at least one).
+_BLOCK = 1 << 18
+
+
+def _line_chunks(stream: Any, progress: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
+    """(number of the chunk's first line, whole lines) of a JSON Lines stream, in file order."""
+    line = 1
+    rest = b""
+    while True:
+        block = stream.read(_BLOCK)
+        if progress is not None and block:
+            progress(len(block))
+        if not block:
+            if rest:
+                yield line, rest
+            return
+        data = rest + block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no line end yet: keep reading (a limit on line length belongs to the reader)
+            rest = data
+            continue
+        yield line, data[:cut]
+        line += data.count(b"\n", 0, cut)
+        rest = data[cut:]
+
+
+def _prepare_chunk(first: int, data: bytes, rules: RecordRules, file: str) -> list[Prepared | Rejected]:
+    """Per-record work on lines ``first``, ``first + 1``, … of a file, numbered as in the file."""
+    if first == 1:
+        records = read_events(io.BytesIO(data), "jsonl", file)
+        return list(prepare(records, rules, file))
+    # A blank line in front keeps the reader's first-line rules (BOM, UTF-16) to the file's first line.
+    shift = first - 2
+    out: list[Parsed] = []
+    for rec in read_events(io.BytesIO(b"\n" + data), "jsonl", file):
+        rec.line += shift
+        rec.problems = [dataclasses.replace(p, line=p.line + shift) for p in rec.problems]
+        out.append(rec)
+    return list(prepare(out, rules, file))
+
+
+def _chunk_worker(conn: Any, file: str, rules: RecordRules, parent: int) -> None:
+    """A parser process of :func:`prepared_in_workers`: chunks in, prepared records out."""
+    _detach_from_parent(parent, {conn.fileno()})
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:
+                break
+            if msg is None:
+                break
+            first, data = msg
+            try:
+                conn.send(_prepare_chunk(first, data, rules, file))
+            except Exception as exc:  # the parent raises it; a traceback here would be lost
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        with contextlib.suppress(OSError):
+            conn.close()
+        os._exit(0)
+
+
+def prepared_in_workers(
+    stream: Any, file: str, rules: RecordRules, progress: Callable[[int], None] | None, workers: int = 2
+) -> Iterator[Prepared | Rejected]:
+    """JSON Lines parsed by ``workers`` forked processes over successive chunks of whole lines, in file
+    order, with the lines numbered as in the file. This process only reads and hands out chunks, so the
+    per-record work (pydantic validation, canonical encoding) gets every core. Same rules for the
+    children as :func:`prepared_in_worker`."""
+    head = stream.read(2)
+    stream.seek(0)
+    if head in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: the reader says so once, for the whole file
+        yield from prepare(read_events(stream, "jsonl", file), rules, file)
+        return
+    ctx = mp.get_context("fork")
+    pipes = []
+    procs = []
+    try:
+        for _ in range(workers):
+            mine, theirs = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=_chunk_worker, args=(theirs, file, rules, os.getpid()), daemon=True)
+            proc.start()
+            theirs.close()
+            pipes.append(mine)
+            procs.append(proc)
+        chunks = _line_chunks(stream, progress)
+        # One chunk at a time per process: a second one queued behind a result that fills the pipe
+        # would deadlock both sides.
+        busy: list[int] = []  # process index of each chunk in flight, in file order
+        k = 0
+        for k in range(workers):
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            pipes[k].send(chunk)
+            busy.append(k)
+        while busy:
+            k = busy.pop(0)
+            try:
+                result = pipes[k].recv()
+            except EOFError:
+                raise RuntimeError("a parser process ended without finishing") from None
+            if isinstance(result, tuple):
+                raise RuntimeError(f"a parser process failed: {result[1]}")
+            chunk = next(chunks, None)
+            if chunk is not None:
+                pipes[k].send(chunk)
+                busy.append(k)
+            yield from result
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.close()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+__all__ = [
+    "Counting",
+    "Prepared",
+    "RecordRules",
+    "Rejected",
+    "prepare",
+    "prepared_in_worker",
+    "prepared_in_workers",
+]

@@ -35,7 +35,15 @@ from sqlalchemy.engine import Connection
 from reetrace.errors import InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
-from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.parser import (
+    Counting,
+    Prepared,
+    RecordRules,
+    Rejected,
+    prepare,
+    prepared_in_worker,
+    prepared_in_workers,
+)
 from reetrace.intake.spool import Spool
 from reetrace.intake.writer import SubmissionWriter
 from reetrace.periods import SHANGHAI, Period
@@ -125,7 +133,10 @@ def submit(
         raw.seek(0)
         items: Iterable[Prepared | Rejected]
         if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
-            items = prepared_in_worker(raw, form, name, rules, progress)
+            if form == "jsonl":
+                items = prepared_in_workers(raw, name, rules, progress)
+            else:  # CSV records span rows: one parser process reads the whole file
+                items = prepared_in_worker(raw, form, name, rules, progress)
         else:
             stream: Any = Counting(raw, progress) if progress else raw
             items = prepare(read_events(stream, form, name), rules, name)
