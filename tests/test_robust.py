@@ -187,3 +187,32 @@ def test_eight_processes_opening_a_new_database_at_once(new_db_url: str) -> None
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     store.dispose()
+
+
+def test_two_parser_processes_give_what_one_reader_gives(tmp_path: Path) -> None:
+    import io
+
+    from reetrace.intake import parser
+    from reetrace.intake.files import read_events
+    from reetrace.periods import Period
+
+    per = Period.parse("2025-03")
+    rules = parser.RecordRules("MINE", frozenset({"BO"}), "2025-03", per.start(), per.end())
+    evs = extracts(3000, "w")
+    for i in (0, 999, 1500, 2999):
+        evs[i]["outputs"][0]["mass_kg"] = -i - 1
+    lines = [orjson_line(e) for e in evs]
+    lines[10] = b"\n"  # a blank line
+    lines[2000] = b"{not json\n"
+    data = b"\xef\xbb\xbf" + b"".join(lines)
+    assert len(data) > 3 * parser._BLOCK  # several chunks, over both processes
+    one = list(parser.prepare(read_events(io.BytesIO(data), "jsonl", "f"), rules, "f"))
+    two = list(parser.prepared_in_workers(io.BytesIO(data), "f", rules, None))
+    assert two == one
+    assert [item[0] for item in two if len(item) == 3] == [1, 1000, 1501, 2001, 3000]
+
+
+def orjson_line(e: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(e) + b"\n"
