@@ -70,7 +70,8 @@ class Refused(StoreError):
 class VerificationFailed(ReetraceError):
     """The stored log, a derived table or the schema does not match the chain and the migrations.
 
-    ``position`` and ``reason`` name the first failure (position 0: the schema, not a record);
+    ``position`` and ``reason`` name the first failure (by position; position 0 is the schema, not a
+    record, and comes after the records);
     ``failures`` lists every failure found, up to verify's cap, and ``more`` counts the rest.
     """
 

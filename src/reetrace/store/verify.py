@@ -109,7 +109,9 @@ class _Failures:
 
     def raise_any(self) -> None:
         if self.items:
-            items = sorted(self.items, key=lambda f: f[0])  # stable: the schema (0) first
+            # By position; the schema's failures (position 0) after the records', so that the message
+            # names the damaged record an operator looks for, and counts the rest.
+            items = sorted(self.items, key=lambda f: (f[0] == 0, f[0]))
             pos, reason = items[0]
             raise VerificationFailed(pos, reason, failures=items, more=self.more)
 
