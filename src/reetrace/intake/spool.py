@@ -29,6 +29,8 @@ class Spool:
         self.records = 0
         self.problems: list[Problem] = []
         self.more = 0
+        #: Output lots of records that failed on their own (see SubmissionWriter.invalid_outputs).
+        self.invalid_outputs: set[str] = set()
 
     @classmethod
     def of(cls, items: Iterable[Prepared | Rejected]) -> Spool:
@@ -39,6 +41,8 @@ class Spool:
                 if len(item) == 3:
                     for p in item[1]:
                         spool._problem(p)
+                    if len(spool.invalid_outputs) < 100_000:
+                        spool.invalid_outputs.update(item[2])
                     continue
                 chunk.append(item)
                 if len(chunk) >= CHUNK:

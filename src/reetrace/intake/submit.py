@@ -7,8 +7,9 @@ is read:
 1. **Without the lock** (and without a write connection): the file is hashed, read, validated record by
    record, checked against the submission's own rules (reporter, site, period), encoded canonically and
    spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL in forked parser
-   processes (two for JSON Lines, one for CSV). A file with record-level problems is refused here, every problem listed with its line and
-   field, and the lock is never taken.
+   processes (two for JSON Lines, one for CSV), which also derive each record's rows. A file with
+   record-level problems is refused here, every problem listed with its line and field, and the lock
+   is never taken.
 2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
    (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
    new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before
@@ -32,7 +33,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.errors import InputError, NotRegistered
+from reetrace.errors import Busy, InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import (
@@ -141,8 +142,10 @@ def submit(
             stream: Any = Counting(raw, progress) if progress else raw
             items = prepare(read_events(stream, form, name), rules, name)
         spool = stack.enter_context(Spool.of(items))
-        if spool.problems or spool.more:
-            raise InputError(spool.problems, more=spool.more, file=name)
+        # A file with records that fail on their own never waits for the lock: if another writer holds
+        # it, those problems are reported at once; if not, the rules across records are checked too
+        # (under the lock, briefly: nothing is parsed there) so that the report is complete.
+        wait = not (spool.problems or spool.more)
         envelope = {
             "enterprise": enterprise,
             "period": str(per),
@@ -155,11 +158,13 @@ def submit(
         }
         # Phase 2, under the lock: positions, chain, rows, the checks across records, commit.
         try:
-            with store.appending() as app:
+            with store.appending(wait=wait) as app:
                 start = app.position
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
+                writer.problems, writer.more = list(spool.problems), spool.more
+                writer.invalid_outputs = spool.invalid_outputs
                 writer.run(spool, batch)
                 cross_record_checks(writer)
                 if writer.problems or writer.more:
@@ -170,6 +175,10 @@ def submit(
                     enterprise, str(per), name, env_pos, writer.new, writer.unchanged,
                     writer.lines, received_at, deadline, late, file_digest,
                 )  # fmt: skip
+        except Busy:
+            if wait:
+                raise
+            raise InputError(spool.problems, more=spool.more, file=name) from None
         except _NothingChanged:
             return SubmissionResult(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,

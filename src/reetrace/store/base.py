@@ -115,14 +115,16 @@ class Store:
 
     # -- backend hooks -----------------------------------------------------------------------------
 
-    def lock_for_append(self, conn: Connection) -> None:
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
+        """Take the write lock on ``conn``'s transaction; with ``wait=False`` raise Busy at once if
+        another writer holds it."""
         raise NotImplementedError
 
     def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         raise NotImplementedError
 
-    def begin_write(self) -> Connection:
-        """A connection whose transaction is open and may write."""
+    def begin_write(self, *, wait: bool = True) -> Connection:
+        """A connection whose transaction is open and may write (``wait``: see lock_for_append)."""
         raise NotImplementedError
 
     def lock_for_migration(self, conn: Connection) -> None:
@@ -194,13 +196,14 @@ class Store:
     # -- writing -----------------------------------------------------------------------------------
 
     @contextmanager
-    def appending(self) -> Iterator[Appender]:
-        """One all-or-nothing append: commit on normal exit, roll back on any exception."""
+    def appending(self, *, wait: bool = True) -> Iterator[Appender]:
+        """One all-or-nothing append: commit on normal exit, roll back on any exception. With
+        ``wait=False``, raise Busy at once instead of waiting for another writer."""
         self.migrate()
-        conn = self.begin_write()
+        conn = self.begin_write(wait=wait)
         app: Appender | None = None
         try:
-            self.lock_for_append(conn)
+            self.lock_for_append(conn, wait=wait)
             position, head = self.read_head(conn)
             app = Appender(self, conn, position, head)
             yield app

@@ -14,13 +14,15 @@ from reetrace.elements import ELEMENTS, reo_equivalent
 from reetrace.models import Enterprise, Group, Quota, Site
 
 Row = tuple[Any, ...]
+#: (events row, lots rows, inputs rows, edges rows) of one event.
+EventRows = tuple[Row, list[Row], list[Row], list[Row]]
 _ZEROS = (0.0,) * len(ELEMENTS)
 _NONES = (None,) * len(ELEMENTS)
 
 
 def event_rows(
     position: int, submission: int, line: int, rec: dict[str, Any], digest: str, *, with_edges: bool = True
-) -> tuple[Row, list[Row], list[Row], list[Row]]:
+) -> EventRows:
     """(events row, lots rows, inputs rows, edges rows) of one event, from its canonical record.
 
     Working from the canonical record (not the model) lets a parser process hand records over as bytes,
@@ -52,6 +54,18 @@ def event_rows(
     # very large event keeps the two equal).
     edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs] if with_edges else []
     return event, lots, ins, edges
+
+
+def placed(rows: EventRows, position: int, submission: int) -> EventRows:
+    """:func:`event_rows` derived with position and submission 0 (by a parser process, before positions
+    are known), with the real ones put in: the same rows as ``event_rows(position, submission, …)``."""
+    ev, lots, ins, edges = rows
+    return (
+        (position, submission, *ev[2:]),
+        [(position, *r[1:]) for r in lots],
+        [(position, *r[1:]) for r in ins],
+        [(position, *r[1:]) for r in edges],
+    )
 
 
 def edge_rows(position: int, rec: dict[str, Any]) -> Iterator[Row]:

@@ -122,19 +122,21 @@ class PostgresStore(Store):
         super().__init__(engine, url)
         self._copy: dict[str, tuple[str, list[str]]] = {}
 
-    def begin_write(self) -> Connection:
+    def begin_write(self, *, wait: bool = True) -> Connection:
         conn = self.engine.connect()
         conn.begin()
         return conn
 
-    def lock_for_append(self, conn: Connection) -> None:
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
         self.sql.tune_for_writing(conn)
         try:
-            conn.exec_driver_sql("LOCK TABLE log IN EXCLUSIVE MODE")
+            conn.exec_driver_sql("LOCK TABLE log IN EXCLUSIVE MODE" + ("" if wait else " NOWAIT"))
         except sa.exc.OperationalError as exc:
             if "lock timeout" in str(exc):
                 raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc
+            if not wait and "could not obtain lock" in str(exc):
+                raise Busy("another writer holds the log") from exc
             raise
 
     def lock_for_migration(self, conn: Connection) -> None:

@@ -88,18 +88,26 @@ class SqliteStore(Store):
         super().__init__(engine, url)
         self._insert_sql: dict[str, tuple[str, list[int]]] = {}
 
-    def begin_write(self) -> Connection:
+    def begin_write(self, *, wait: bool = True) -> Connection:
         conn = self.engine.connect().execution_options(reetrace_write=True)
+        raw: Any = conn.connection.driver_connection
+        if not wait:  # on the driver's connection: no transaction may begin before ours
+            raw.execute("PRAGMA busy_timeout = 0")
         try:
             conn.begin()
         except sa.exc.OperationalError as exc:
             conn.close()
             if "locked" in str(exc):
+                if not wait:
+                    raise Busy("another writer holds the database") from exc
                 raise Busy(f"another writer held the database for over {BUSY_TIMEOUT_MS} ms") from exc
             raise
+        finally:
+            if not wait:
+                raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
-    def lock_for_append(self, conn: Connection) -> None:
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
         pass  # BEGIN IMMEDIATE in begin_write already holds the write lock
 
     def schema_objects(self, conn: Connection) -> dict[str, str]:
