@@ -35,13 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-import orjson
-
 from reetrace.errors import Problem
 from reetrace.intake.files import Format, Parsed, read_events
 from reetrace.models import Event
 from reetrace.store.chain import canonical, digest
-from reetrace.store.derive import EventRows, event_rows
 
 
 class Counting:
@@ -103,9 +100,8 @@ class RecordRules:
         return out
 
 
-#: A record ready to append: (line, event_id, canonical record bytes, content digest, its derived rows
-#: with positions left at 0 — see :func:`reetrace.store.derive.placed`).
-Prepared = tuple[int, str, bytes, str, EventRows]
+#: A record ready to append: (line, event_id, canonical record bytes, content digest).
+Prepared = tuple[int, str, bytes, str]
 #: A record refused on its own: (line, problems, output lots it named).
 Rejected = tuple[int, list[Problem], tuple[str, ...]]
 
@@ -123,11 +119,7 @@ def prepare(records: Iterable[Parsed], rules: RecordRules, file: str) -> Iterato
             yield (rec.line, problems, ())
             continue
         record = canonical(ev.canonical())
-        dig = digest(record)
-        # The rows derived here, where the cores are, from the record as verify will read it back; the
-        # writer only puts the positions in.
-        rows = event_rows(0, 0, rec.line, orjson.loads(record), dig)
-        yield (rec.line, ev.event_id, record, dig, rows)
+        yield (rec.line, ev.event_id, record, digest(record))
 
 
 #: Records per message from the parser process.

@@ -7,9 +7,9 @@ is read:
 1. **Without the lock** (and without a write connection): the file is hashed, read, validated record by
    record, checked against the submission's own rules (reporter, site, period), encoded canonically and
    spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL in forked parser
-   processes (two for JSON Lines, one for CSV), which also derive each record's rows. A file with
-   record-level problems is refused here, every problem listed with its line and field, and the lock
-   is never taken.
+   processes (two for JSON Lines, one for CSV). A file with record-level problems never waits for the
+   lock: if another writer holds it, they are reported at once; if not, phase 2 runs too so that the
+   problems across records join the report, and rolls back.
 2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
    (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
    new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import orjson
 import sqlalchemy as sa
 
 from reetrace.errors import Problem
 from reetrace.intake.parser import Prepared, Rejected
 from reetrace.store.base import Appender
-from reetrace.store.derive import placed
+from reetrace.store.derive import event_rows
 from reetrace.store.schema import edges, events, inputs, lots
 
 #: Problems kept for the report; the rest are counted.
@@ -67,7 +68,7 @@ class SubmissionWriter:
         app = self.app
         existing = self._existing({item[1] for item in pending})
         seen: dict[str, int] = {}
-        for line, eid, record, dig, rows in pending:
+        for line, eid, record, dig in pending:
             prior = existing.get(eid)
             if eid in seen:
                 self.problem(line, "event_id", f"{eid} repeats line {seen[eid]}")
@@ -87,7 +88,9 @@ class SubmissionWriter:
                     )  # fmt: skip
                 continue
             pos = app.append_event(record, line, self.env_pos)
-            ev_row, lot_rows, in_rows, edge_rows = placed(rows, pos, self.env_pos)
+            ev_row, lot_rows, in_rows, edge_rows = event_rows(
+                pos, self.env_pos, line, orjson.loads(record), dig
+            )
             app.add(events, ev_row)
             app.extend(lots, lot_rows)
             app.extend(inputs, in_rows)

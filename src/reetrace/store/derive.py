@@ -56,18 +56,6 @@ def event_rows(
     return event, lots, ins, edges
 
 
-def placed(rows: EventRows, position: int, submission: int) -> EventRows:
-    """:func:`event_rows` derived with position and submission 0 (by a parser process, before positions
-    are known), with the real ones put in: the same rows as ``event_rows(position, submission, …)``."""
-    ev, lots, ins, edges = rows
-    return (
-        (position, submission, *ev[2:]),
-        [(position, *r[1:]) for r in lots],
-        [(position, *r[1:]) for r in ins],
-        [(position, *r[1:]) for r in edges],
-    )
-
-
 def edge_rows(position: int, rec: dict[str, Any]) -> Iterator[Row]:
     """The edges rows of one event, one at a time: every input feeds every output."""
     outs = rec.get("outputs") or ()
