@@ -68,12 +68,33 @@ class Refused(StoreError):
 
 
 class VerificationFailed(ReetraceError):
-    """The stored log or a derived table does not match the chain."""
+    """The stored log, a derived table or the schema does not match the chain and the migrations.
 
-    def __init__(self, position: int, reason: str) -> None:
+    ``position`` and ``reason`` name the first failure (by position; position 0 is the schema, not a
+    record, and comes after the records);
+    ``failures`` lists every failure found, up to verify's cap, and ``more`` counts the rest.
+    """
+
+    def __init__(
+        self, position: int, reason: str, *, failures: list[tuple[int, str]] | None = None, more: int = 0
+    ) -> None:
         self.position = position
         self.reason = reason
-        super().__init__(f"position {position}: {reason}")
+        self.failures = failures if failures is not None else [(position, reason)]
+        self.more = more
+        first = f"position {position}: {reason}" if position else f"schema: {reason}"
+        total = len(self.failures) + more
+        if total > 1:
+            first += f" (and {total - 1} more failure{'s' if total > 2 else ''})"
+        super().__init__(first)
+
+    def report(self) -> str:
+        lines = [str(self)]
+        for pos, reason in self.failures:
+            lines.append(f"  position {pos}: {reason}" if pos else f"  schema: {reason}")
+        if self.more:
+            lines.append(f"  … and {self.more} more")
+        return "\n".join(lines)
 
 
 class LotNotFound(ReetraceError):

@@ -1,11 +1,19 @@
 """Monthly submissions: one enterprise's file for one period, recorded whole or not at all
 (docs/contract/submissions.md).
 
-The pipeline streams: records are parsed and validated one at a time and written in batches inside one
-transaction that holds the store's write lock. Rules about one record are checked as it is read; rules
-that need other records (lots that must exist, lots that must be new, retractions, cycles) are checked
-in SQL over the rows just written, before commit. Any problem rolls the whole transaction back, so
-nothing is half-written, and every problem is reported with its line and field.
+Two phases, so that no file — however large, slow or malformed — holds the store's write lock while it
+is read:
+
+1. **Without the lock** (and without a write connection): the file is hashed, read, validated record by
+   record, checked against the submission's own rules (reporter, site, period), encoded canonically and
+   spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL in forked parser
+   processes (two for JSON Lines, one for CSV). A file with record-level problems never waits for the
+   lock: if another writer holds it, they are reported at once; if not, phase 2 runs too so that the
+   problems across records join the report, and rolls back.
+2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
+   (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
+   new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before
+   commit. Any problem rolls the whole transaction back, so nothing is half-written.
 
 Idempotency: an event whose ``(enterprise, event_id)`` is already recorded with the same content digest
 is skipped; with a different digest it is a conflict. A file that adds nothing to a period that already
@@ -17,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -24,11 +33,20 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.errors import InputError, NotRegistered
+from reetrace.errors import Busy, InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
-from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.parser import (
+    Counting,
+    Prepared,
+    RecordRules,
+    Rejected,
+    prepare,
+    prepared_in_worker,
+    prepared_in_workers,
+)
 from reetrace.intake.signatures import check_submission_signature
+from reetrace.intake.spool import Spool
 from reetrace.intake.writer import SubmissionWriter
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
@@ -121,7 +139,10 @@ def submit(
             raise NotRegistered(f"enterprise {enterprise} is not in the registry")
         own_sites = _sites_of(conn, enterprise)
 
-    with open_source(source) as raw:
+    rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
+    with ExitStack() as stack:
+        # Phase 1, no lock: hash, read, validate, encode, spool.
+        raw = stack.enter_context(open_source(source))
         file_digest = _hash_stream(raw)
         raw.seek(0)
         with store.reading() as conn:
@@ -129,7 +150,20 @@ def submit(
                 conn, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
                 received_at=received_at, file=name,
             )  # fmt: skip
-        rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
+        items: Iterable[Prepared | Rejected]
+        if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
+            if form == "jsonl":
+                items = prepared_in_workers(raw, name, rules, progress)
+            else:  # CSV records span rows: one parser process reads the whole file
+                items = prepared_in_worker(raw, form, name, rules, progress)
+        else:
+            stream: Any = Counting(raw, progress) if progress else raw
+            items = prepare(read_events(stream, form, name), rules, name)
+        spool = stack.enter_context(Spool.of(items))
+        # A file with records that fail on their own never waits for the lock: if another writer holds
+        # it, those problems are reported at once; if not, the rules across records are checked too
+        # (under the lock, briefly: nothing is parsed there) so that the report is complete.
+        wait = not (spool.problems or spool.more)
         envelope = {
             "enterprise": enterprise,
             "period": str(per),
@@ -142,19 +176,16 @@ def submit(
         }
         if signed is not None:
             envelope["signature"] = signed
+        # Phase 2, under the lock: positions, chain, rows, the checks across records, commit.
         try:
-            with store.appending() as app:
+            with store.appending(wait=wait) as app:
                 start = app.position
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
-                items: Iterable[Prepared | Rejected]
-                if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
-                    items = prepared_in_worker(raw, form, name, rules, progress)
-                else:
-                    stream: Any = Counting(raw, progress) if progress else raw
-                    items = prepare(read_events(stream, form, name), rules, name)
-                writer.run(items, batch)
+                writer.problems, writer.more = list(spool.problems), spool.more
+                writer.invalid_outputs = spool.invalid_outputs
+                writer.run(spool, batch)
                 cross_record_checks(writer)
                 if writer.problems or writer.more:
                     raise InputError(writer.problems, more=writer.more, file=name)
@@ -164,6 +195,10 @@ def submit(
                     enterprise, str(per), name, env_pos, writer.new, writer.unchanged,
                     writer.lines, received_at, deadline, late, file_digest,
                 )  # fmt: skip
+        except Busy:
+            if wait:
+                raise
+            raise InputError(spool.problems, more=spool.more, file=name) from None
         except _NothingChanged:
             return SubmissionResult(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,

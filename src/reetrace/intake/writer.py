@@ -66,7 +66,7 @@ class SubmissionWriter:
 
     def _write(self, pending: Sequence[Prepared]) -> None:
         app = self.app
-        existing = self._existing({eid for _, eid, _, _ in pending})
+        existing = self._existing({item[1] for item in pending})
         seen: dict[str, int] = {}
         for line, eid, record, dig in pending:
             prior = existing.get(eid)

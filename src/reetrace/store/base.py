@@ -127,21 +127,33 @@ class Store:
         self.engine = engine
         self.url = url
         self._migrated = False
+        self._reference: dict[str, str] | None = None
 
     # -- backend hooks -----------------------------------------------------------------------------
 
-    def lock_for_append(self, conn: Connection) -> None:
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
+        """Take the write lock on ``conn``'s transaction; with ``wait=False`` raise Busy at once if
+        another writer holds it."""
         raise NotImplementedError
 
     def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         raise NotImplementedError
 
-    def begin_write(self) -> Connection:
-        """A connection whose transaction is open and may write."""
+    def begin_write(self, *, wait: bool = True) -> Connection:
+        """A connection whose transaction is open and may write (``wait``: see lock_for_append)."""
         raise NotImplementedError
 
     def lock_for_migration(self, conn: Connection) -> None:
         """Serialise schema creation between processes (inside :meth:`begin_write`'s transaction)."""
+
+    def schema_objects(self, conn: Connection) -> dict[str, str]:
+        """The definitions of the schema objects trace and audit depend on (views, triggers, trigger
+        functions, rules), as the database itself reports them: ``"kind name" -> definition``."""
+        raise NotImplementedError
+
+    def reference_schema_objects(self) -> dict[str, str]:
+        """:meth:`schema_objects` of a freshly migrated schema on the same kind of database."""
+        raise NotImplementedError
 
     def translate(self, exc: sa.exc.DBAPIError) -> Exception:
         """Map a driver error to reetrace's error tree."""
@@ -200,13 +212,14 @@ class Store:
     # -- writing -----------------------------------------------------------------------------------
 
     @contextmanager
-    def appending(self) -> Iterator[Appender]:
-        """One all-or-nothing append: commit on normal exit, roll back on any exception."""
+    def appending(self, *, wait: bool = True) -> Iterator[Appender]:
+        """One all-or-nothing append: commit on normal exit, roll back on any exception. With
+        ``wait=False``, raise Busy at once instead of waiting for another writer."""
         self.migrate()
-        conn = self.begin_write()
+        conn = self.begin_write(wait=wait)
         app: Appender | None = None
         try:
-            self.lock_for_append(conn)
+            self.lock_for_append(conn, wait=wait)
             position, head = self.read_head(conn)
             tree = Frontier.load(conn, position) if self.maintain_tree else None
             app = Appender(self, conn, position, head, tree)

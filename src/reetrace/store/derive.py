@@ -6,6 +6,7 @@ Row tuples follow the column order of :mod:`reetrace.store.schema`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,17 +14,20 @@ from reetrace.elements import ELEMENTS, reo_equivalent
 from reetrace.models import Enterprise, Group, Quota, Site
 
 Row = tuple[Any, ...]
+#: (events row, lots rows, inputs rows, edges rows) of one event.
+EventRows = tuple[Row, list[Row], list[Row], list[Row]]
 _ZEROS = (0.0,) * len(ELEMENTS)
 _NONES = (None,) * len(ELEMENTS)
 
 
 def event_rows(
-    position: int, submission: int, line: int, rec: dict[str, Any], digest: str
-) -> tuple[Row, list[Row], list[Row], list[Row]]:
+    position: int, submission: int, line: int, rec: dict[str, Any], digest: str, *, with_edges: bool = True
+) -> EventRows:
     """(events row, lots rows, inputs rows, edges rows) of one event, from its canonical record.
 
     Working from the canonical record (not the model) lets a parser process hand records over as bytes,
-    and is exactly what ``verify`` reads back from the log.
+    and is exactly what ``verify`` reads back from the log. ``with_edges=False`` leaves the edges out
+    (an empty list): ``verify`` streams those of a very large event from :func:`edge_rows` instead.
     """
     ent = rec["enterprise"]
     event = (
@@ -46,11 +50,27 @@ def event_rows(
              reo, *els)
         )  # fmt: skip
     ins = [(position, idx, i["lot"], i["lot"].partition(":")[0], i["mass_kg"]) for idx, i in enumerate(ins_)]
-    if rec["type"] == "receive":
+    if not with_edges:
+        edges: list[Row] = []
+    elif rec["type"] == "receive":
         edges = receive_edges(position, ins_, outs)
     else:
+        # Spelled out as in edge_rows (a list comprehension is the writers' hot path; a test of verify on
+        # a very large event keeps the two equal).
         edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs]
     return event, lots, ins, edges
+
+
+def edge_rows(position: int, rec: dict[str, Any]) -> Iterator[Row]:
+    """The edges rows of one event, one at a time (``verify`` streams a very large event's)."""
+    outs = rec.get("outputs") or ()
+    ins = rec.get("inputs") or ()
+    if rec["type"] == "receive":
+        yield from receive_edges(position, ins, outs)
+        return
+    for i in ins:
+        for o in outs:
+            yield (position, i["lot"], o["lot"], i["mass_kg"])
 
 
 def receive_edges(position: int, ins: Any, outs: Any) -> list[Row]:

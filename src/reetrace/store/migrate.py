@@ -64,11 +64,17 @@ def upgrade(store: Store) -> None:
     """Upgrade to the newest revision; does nothing (and takes no lock) when already there."""
     if current(store.engine) == HEAD:
         return
-    from alembic import command
-
     with store.migration_lock() as conn:
         if _revision(conn) == HEAD:  # another process migrated while we waited for the lock
             return
-        cfg = _config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        run_upgrade(conn)
+
+
+def run_upgrade(conn: Connection) -> None:
+    """Run every migration up to the head on ``conn`` (in its open transaction, if any). ``verify``
+    also runs them on a scratch database or schema, to learn what the schema objects must be."""
+    from alembic import command
+
+    cfg = _config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")

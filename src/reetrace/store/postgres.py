@@ -13,6 +13,7 @@ Bulk writes use binary COPY, one COPY per table per batch.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -128,27 +129,68 @@ class PostgresStore(Store):
         super().__init__(engine, url)
         self._copy: dict[str, tuple[str, list[str]]] = {}
 
-    def begin_write(self) -> Connection:
+    def begin_write(self, *, wait: bool = True) -> Connection:
         conn = self.engine.connect()
         conn.begin()
         return conn
 
-    def lock_for_append(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
+        # Without waiting: a lock timeout of a millisecond (the owner's function cannot say NOWAIT).
+        timeout = f"{LOCK_TIMEOUT_S}s" if wait else "1ms"
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{timeout}'")
         self.sql.tune_for_writing(conn)
         try:
             # LOCK TABLE log IN EXCLUSIVE MODE, through a function of the tables' owner so that a
             # writer role with only SELECT and INSERT can take it (store/roles.py).
             conn.exec_driver_sql("SELECT reetrace_lock_log()")
         except sa.exc.OperationalError as exc:
+            if not wait and "lock timeout" in str(exc):
+                raise Busy("another writer holds the log") from exc
             if "lock timeout" in str(exc):
                 raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc
+            if not wait and "could not obtain lock" in str(exc):
+                raise Busy("another writer holds the log") from exc
             raise
 
     def lock_for_migration(self, conn: Connection) -> None:
         # A transaction-scoped advisory lock: concurrent first users of a new database wait here
         # instead of racing to create the same types and tables. Released at commit or rollback.
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+
+    def schema_objects(self, conn: Connection) -> dict[str, str]:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        out: dict[str, str] = {}
+        for name, definition in conn.exec_driver_sql(_VIEWS):
+            out[f"view {name}"] = _squeeze(definition)
+        for name, definition, enabled in conn.exec_driver_sql(_TRIGGERS):
+            # A disabled trigger refuses nothing: its state is part of what must match. The table is
+            # named with its schema; the reference lives in another one.
+            definition = definition.replace(f" ON {schema}.", " ON ", 1)
+            out[f"trigger {name}"] = f"{_squeeze(definition)} [enabled {enabled}]"
+        for name, definition in conn.exec_driver_sql(_FUNCTIONS):
+            # pg_get_functiondef names the schema too.
+            out[f"function {name}"] = _squeeze(definition.replace(f"FUNCTION {schema}.", "FUNCTION ", 1))
+        for name, table, definition in conn.exec_driver_sql(_RULES):
+            out[f"rule {table}.{name}"] = _squeeze(definition)
+        return out
+
+    def reference_schema_objects(self) -> dict[str, str]:
+        """The migrations run in a scratch schema of this database, inside a transaction that is rolled
+        back: the server itself spells the definitions the migrations declare."""
+        if self._reference is None:
+            from reetrace.store.migrate import run_upgrade
+
+            with self.engine.connect() as conn:
+                tx = conn.begin()
+                try:
+                    schema = f"reetrace_reference_{uuid.uuid4().hex[:12]}"
+                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                    conn.exec_driver_sql(f'SET LOCAL search_path = "{schema}"')
+                    run_upgrade(conn)
+                    self._reference = self.schema_objects(conn)
+                finally:
+                    tx.rollback()
+        return dict(self._reference)
 
     def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         sql, types = self._copy_for(table)
@@ -169,3 +211,20 @@ class PostgresStore(Store):
             sql = f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)'
             self._copy[table.name] = (sql, [_pg_type(c) for c in cols])
         return self._copy[table.name]
+
+
+def _squeeze(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+_VIEWS = "SELECT viewname, definition FROM pg_views WHERE schemaname = current_schema()"
+_TRIGGERS = """
+    SELECT t.tgname, pg_get_triggerdef(t.oid), t.tgenabled FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT t.tgisinternal AND n.nspname = current_schema()
+"""
+_FUNCTIONS = """
+    SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = current_schema() AND p.prokind = 'f'
+"""
+_RULES = "SELECT rulename, tablename, definition FROM pg_rules WHERE schemaname = current_schema()"

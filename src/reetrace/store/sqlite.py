@@ -7,6 +7,7 @@ Readers use plain deferred transactions and, in WAL mode, never block the writer
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -93,19 +94,33 @@ class SqliteStore(Store):
         super().__init__(engine, url)
         self._insert_sql: dict[str, tuple[str, list[int]]] = {}
 
-    def begin_write(self) -> Connection:
+    def begin_write(self, *, wait: bool = True) -> Connection:
         conn = self.engine.connect().execution_options(reetrace_write=True)
+        raw: Any = conn.connection.driver_connection
+        if not wait:  # on the driver's connection: no transaction may begin before ours
+            raw.execute("PRAGMA busy_timeout = 0")
         try:
             conn.begin()
         except sa.exc.OperationalError as exc:
             conn.close()
             if "locked" in str(exc):
+                if not wait:
+                    raise Busy("another writer holds the database") from exc
                 raise Busy(f"another writer held the database for over {BUSY_TIMEOUT_MS} ms") from exc
             raise
+        finally:
+            if not wait:
+                raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
-    def lock_for_append(self, conn: Connection) -> None:
+    def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
         pass  # BEGIN IMMEDIATE in begin_write already holds the write lock
+
+    def schema_objects(self, conn: Connection) -> dict[str, str]:
+        return _schema_objects(conn)
+
+    def reference_schema_objects(self) -> dict[str, str]:
+        return dict(_reference_objects())
 
     def write_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         sql, dt_cols = self._insert_for(table)
@@ -127,3 +142,27 @@ class SqliteStore(Store):
             dt_cols = [i for i, c in enumerate(cols) if isinstance(c.type, UTCDateTime)]
             self._insert_sql[table.name] = (sql, dt_cols)
         return self._insert_sql[table.name]
+
+
+_OBJECTS = "SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')"
+
+
+def _schema_objects(conn: Connection) -> dict[str, str]:
+    # SQLite keeps each object's CREATE statement as it was typed: compare it, white space aside.
+    return {
+        f"{kind} {name}": " ".join((sql or "").split()) for kind, name, sql in conn.exec_driver_sql(_OBJECTS)
+    }
+
+
+@functools.cache
+def _reference_objects() -> tuple[tuple[str, str], ...]:
+    """The schema objects of a database migrated from scratch (in memory; once per process)."""
+    from reetrace.store.migrate import run_upgrade
+
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            run_upgrade(conn)
+            return tuple(sorted(_schema_objects(conn).items()))
+    finally:
+        engine.dispose()

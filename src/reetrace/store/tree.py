@@ -12,7 +12,7 @@ transaction. Nothing is read during the transaction except the right edge, once,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -160,12 +160,27 @@ class TreeCheck:
     :class:`Frontier` (O(log n) memory besides one chunk) and compared with the stored rows, which are
     read one level at a time in index order (the primary key)."""
 
-    def __init__(self, conn: Connection, chunk: int = 4096) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        chunk: int = 4096,
+        on_failure: Callable[[VerificationFailed], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.chunk = chunk
         self.frontier = Frontier()
         self._pending: list[bytes] = []
         self._levels: dict[int, _Level] = {}
+        #: Where a mismatch goes: ``verify`` collects every failure; without it, the first is raised.
+        #: After one mismatch the tree is not compared further (every later node above it differs too).
+        self._on_failure = on_failure
+        self.broken = False
+
+    def _fail(self, exc: VerificationFailed) -> None:
+        self.broken = True
+        if self._on_failure is None:
+            raise exc
+        self._on_failure(exc)
 
     def watch(self, rows: Iterable[Any]) -> Iterator[Any]:
         """Pass ``(position, kind, body, hash)`` rows through, taking each body as the next leaf."""
@@ -178,15 +193,29 @@ class TreeCheck:
     def _check(self) -> None:
         rows = self.frontier.append(self._pending)
         self._pending = []
-        for lv, i, h in rows:
-            level = self._levels.get(lv)
-            if level is None:
-                level = self._levels[lv] = _Level(self.conn, lv)
-            level.expect(i, h)
+        if self.broken:
+            return
+        try:
+            for lv, i, h in rows:
+                level = self._levels.get(lv)
+                if level is None:
+                    level = self._levels[lv] = _Level(self.conn, lv)
+                level.expect(i, h)
+        except VerificationFailed as exc:
+            self._fail(exc)
 
     def finish(self) -> bytes:
         """Check the last chunk and that nothing is left over; return the root."""
         self._check()
+        if self.broken:
+            return self.frontier.root()
+        try:
+            self._leftovers()
+        except VerificationFailed as exc:
+            self._fail(exc)
+        return self.frontier.root()
+
+    def _leftovers(self) -> None:
         for level in self._levels.values():
             if level.next is not None:
                 lv, i = level.level, level.next[0]
@@ -205,7 +234,6 @@ class TreeCheck:
             raise VerificationFailed(
                 last_position(lv, i), f"merkle_nodes has a node ({lv}, {i}) that no record explains"
             )
-        return self.frontier.root()
 
     def close(self) -> None:
         for level in self._levels.values():
