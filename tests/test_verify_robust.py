@@ -132,3 +132,17 @@ def test_a_very_large_event_is_compared_in_bounded_memory(store: Store, tmp_path
     with pytest.raises(VerificationFailed) as err:
         verify(store)
     assert err.value.failures == [(big, f"edges is missing {n_out} rows of position {big}")]
+
+
+def test_a_lock_function_pointed_at_another_schema_is_caught(store: Store, tmp_path: Path) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("the owner's lock function exists on PostgreSQL only")
+    load_registry(store)
+    submit_events(store, tmp_path, "MINE", "2025-03", mine_month(2))
+    verify(store)  # its own schema's search path is the expected one
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA decoy")
+        conn.exec_driver_sql("ALTER FUNCTION reetrace_lock_log() SET search_path = decoy, public")
+    with pytest.raises(VerificationFailed) as err:
+        verify(store)
+    assert any("function reetrace_lock_log differs" in r for _, r in err.value.failures)

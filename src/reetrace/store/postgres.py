@@ -13,6 +13,7 @@ Bulk writes use binary COPY, one COPY per table per batch.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -168,8 +169,13 @@ class PostgresStore(Store):
             definition = definition.replace(f" ON {schema}.", " ON ", 1)
             out[f"trigger {name}"] = f"{_squeeze(definition)} [enabled {enabled}]"
         for name, definition in conn.exec_driver_sql(_FUNCTIONS):
-            # pg_get_functiondef names the schema too.
-            out[f"function {name}"] = _squeeze(definition.replace(f"FUNCTION {schema}.", "FUNCTION ", 1))
+            # pg_get_functiondef names the schema too, and the search path a SECURITY DEFINER function
+            # captured at creation (``SET search_path FROM CURRENT``): the store's own schema, which the
+            # reference spells differently. Only that exact path is normalised: any other path (a
+            # function pointed at another schema's ``log``) still differs.
+            definition = definition.replace(f"FUNCTION {schema}.", "FUNCTION ", 1)
+            definition = _SEARCH_PATH.sub(lambda m: _own_path(m, schema), definition)
+            out[f"function {name}"] = _squeeze(definition)
         for name, table, definition in conn.exec_driver_sql(_RULES):
             out[f"rule {table}.{name}"] = _squeeze(definition)
         return out
@@ -223,6 +229,16 @@ _TRIGGERS = """
     JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT t.tgisinternal AND n.nspname = current_schema()
 """
+_SEARCH_PATH = re.compile(r"SET search_path TO ([^\n]*)")
+
+
+def _own_path(m: re.Match[str], schema: str) -> str:
+    entries = [e.strip().strip("'\"") for e in m.group(1).split(",")]
+    if [e for e in entries if e != "$user"] == [schema]:
+        return "SET search_path TO <the store's schema>"
+    return m.group(0)
+
+
 _FUNCTIONS = """
     SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = current_schema() AND p.prokind = 'f'
