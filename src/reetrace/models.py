@@ -380,7 +380,7 @@ class Enterprise(_Strict):
     group: EnterpriseCode | None = None
     province: Text | None = None
     roles: list[Role] = Field(default_factory=list)
-    approved: Annotated[bool, Field(strict=True)] = False
+    approved: bool = False
 
     @field_validator("roles")
     @classmethod
@@ -393,7 +393,7 @@ class Site(_Strict):
     enterprise: EnterpriseCode
     kind: Literal["mine", "plant", "warehouse", "port"]
     licence: Code | None = None
-    capacity_t: Annotated[float, Field(strict=True, gt=0, le=1e7, allow_inf_nan=False)] | None = None
+    capacity_t: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] | None = None
     name: Text | None = None
     province: Text | None = None
 
@@ -407,11 +407,11 @@ class Site(_Strict):
 
 
 class Quota(_Strict):
-    year: Annotated[int, Field(strict=True, ge=2000, le=2100)]
-    batch: Annotated[int, Field(strict=True, ge=1, le=12)]
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    batch: Annotated[int, Field(ge=1, le=12)]
     holder: EnterpriseCode
     category: Literal["mining", "separation"]
-    tonnes_reo: Annotated[float, Field(strict=True, ge=0, le=1e7, allow_inf_nan=False)]
+    tonnes_reo: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)]
     note: Text | None = None
 
 

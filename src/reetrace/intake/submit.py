@@ -24,11 +24,13 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.errors import InputError, NotRegistered
+from reetrace.errors import InputError, NotRegistered, Problem
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.warnings import RecordWarnings, cross_record_warnings
 from reetrace.intake.writer import SubmissionWriter
+from reetrace.models import sane_time
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
@@ -52,6 +54,10 @@ class SubmissionResult:
     deadline: datetime
     late: bool
     digest: str
+    #: The receipt time was given by the caller (a historical load), not taken from the clock.
+    received_at_given: bool = False
+    #: What was recorded but looks wrong (docs/contract/submissions.md#warnings), by line and field.
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def noop(self) -> bool:
@@ -64,6 +70,8 @@ class SubmissionResult:
                 f"({self.unchanged_events} events identical)"
             )
         when = "LATE" if self.late else "on time"
+        if self.received_at_given:
+            when += f", received_at given as {self.received_at.isoformat()}"
         if not self.new_events:
             what = "a nil report" if not self.unchanged_events else "no new events"
             return f"recorded {what} for {self.enterprise} {self.period} ({when})"
@@ -97,6 +105,11 @@ def submit(
         received_at = datetime.now(UTC)
     elif received_at.tzinfo is None:
         raise ValueError("--received-at needs an offset, e.g. 2025-02-08T10:00:00+08:00")
+    else:
+        try:
+            sane_time(received_at)
+        except ValueError as exc:
+            raise ValueError(f"--received-at: {exc}") from None
     form: Format = detect_format(source, fmt)
     name = "<stdin>" if source == "-" else source
     deadline = per.deadline()
@@ -128,6 +141,7 @@ def submit(
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
+                writer.warn = warn = RecordWarnings(received_at)
                 items: Iterable[Prepared | Rejected]
                 if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
                     items = prepared_in_worker(raw, form, name, rules, progress)
@@ -140,14 +154,16 @@ def submit(
                     raise InputError(writer.problems, more=writer.more, file=name)
                 if not writer.new and _has_submission(app.conn, enterprise, str(per), start):
                     raise _NothingChanged
+                found = [*warn.found, *warn.file_level(), *cross_record_warnings(writer)]
                 result = SubmissionResult(
                     enterprise, str(per), name, env_pos, writer.new, writer.unchanged,
-                    writer.lines, received_at, deadline, late, file_digest,
+                    writer.lines, received_at, deadline, late, file_digest, given,
+                    tuple(sorted(Problem(line, fld, reason, name) for line, fld, reason in found)),
                 )  # fmt: skip
         except _NothingChanged:
             return SubmissionResult(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,
-                deadline, late, file_digest,
+                deadline, late, file_digest, given,
             )  # fmt: skip
     return result
 
