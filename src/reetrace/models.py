@@ -280,6 +280,14 @@ class Event(_Strict):
         # A blank note carries nothing, and CSV cannot tell it from an absent one.
         return v or None
 
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _time_as_text(cls, v: Any) -> Any:
+        # A JSON number would be read as Unix seconds: a time is ISO 8601 text (or a datetime).
+        if not isinstance(v, str | datetime):
+            raise ValueError("give the time as ISO 8601 text with an offset, e.g. 2025-03-02T10:00:00+08:00")
+        return v
+
     @field_validator("occurred_at")
     @classmethod
     def _sane_time(cls, v: datetime) -> datetime:

@@ -240,11 +240,25 @@ def message(e: Any) -> str:
     return str(e["msg"]).removeprefix("Value error, ")
 
 
+#: A rule about the whole event that names the lot line it is about: ``outputs[0].lot …``.
+_LINE_FIELD = re.compile(r"^(inputs|outputs)\[(\d+)\]\.?(\w*)\b")
+
+
+def _event_field(loc: tuple[int | str, ...], reason: str) -> tuple[int | str, ...]:
+    """The location of an error; for a rule checked on the whole event, the lot line it names."""
+    if not loc:
+        m = _LINE_FIELD.match(reason)
+        if m:
+            return (m.group(1), int(m.group(2)), *((m.group(3),) if m.group(3) else ()))
+    return loc
+
+
 def _problems(err: ValidationError, line: int, file: str) -> list[Problem]:
-    return [
-        Problem(line, location(tuple(e["loc"])) or "event", message(e), file)
-        for e in err.errors(include_url=False)
-    ]
+    out = []
+    for e in err.errors(include_url=False):
+        reason = message(e)
+        out.append(Problem(line, location(_event_field(tuple(e["loc"]), reason)) or "event", reason, file))
+    return out
 
 
 def _outputs_of(data: Any) -> tuple[str, ...]:
@@ -360,9 +374,9 @@ def _read_jsonl(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed
                 raw.decode("utf-8")
             except UnicodeDecodeError as uexc:
                 reason = f"not UTF-8 (byte {uexc.start + 1} of the line)"
-            else:
-                reason = f"not valid JSON: {exc}"
-            yield Parsed(n, None, [Problem(n, "", reason, file)])
+                yield Parsed(n, None, [Problem(n, "", reason, file)])
+                continue
+            yield Parsed(n, None, [Problem(n, "event", f"not valid JSON: {exc}", file)])
             continue
         if not isinstance(data, dict):
             yield Parsed(n, None, [Problem(n, "", "a line must be one JSON object", file)])
@@ -437,23 +451,24 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
         return
 
     group: list[tuple[int, dict[str, str]]] = []
-    line_no = 1
+    line_no = reader.line_num  # the header may span lines too
     try:
         for values in reader:
-            line_no = reader.line_num
+            # A quoted value may span lines: a record is named by the line it starts on.
+            start, line_no = line_no + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
                 yield Parsed(
-                    line_no, None,
-                    [Problem(line_no, "", f"{len(values)} fields, the header has {len(header)}", file)],
+                    start, None,
+                    [Problem(start, "", f"{len(values)} fields, the header has {len(header)}", file)],
                 )  # fmt: skip
                 continue
             row = {h: v.strip(" \t") for h, v in zip(header, values, strict=True)}  # the models trim the rest
             if group and row["event_id"] != group[0][1]["event_id"]:
                 yield _csv_event(group, file)
                 group = []
-            group.append((line_no, row))
+            group.append((start, row))
     except UnicodeDecodeError:
         yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", "not UTF-8", file)])
         return
@@ -562,7 +577,7 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         event = Event.model_validate(data)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            loc = e["loc"]
+            loc = _event_field(tuple(e["loc"]), message(e))
             line = first_line
             fld = location(tuple(loc)) or "event"
             if len(loc) >= 2 and (loc[0], loc[1]) in where:

@@ -1,0 +1,22 @@
+"""Every hostile input of ``tests/hostile/corpus.py``, through the library and the CLI, on both
+backends: refused with file, line and field and nothing written, or recorded (with the warning the
+contract asks for) and ``verify`` passing; never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import reetrace
+from reetrace.store import Store
+from tests.helpers import load_registry
+from tests.hostile.corpus import CASES, periods_from, run_corpus, table
+
+
+def test_hostile_corpus(store: Store, db_url: str, tmp_path: Path) -> None:
+    load_registry(store)
+    outcomes = run_corpus(store, db_url, tmp_path, periods_from("2015-01"))
+    bad = [o for o in outcomes if not o.ok]
+    assert not bad, "\n\n".join(f"{o.case} [{o.path}] -> {o.result}\n{o.detail[:3000]}" for o in bad)
+    assert len(outcomes) == 2 * len(CASES)
+    assert "| 0 | 0 |" in table(outcomes)  # no tracebacks, nothing unexpected
+    reetrace.verify(store)
