@@ -92,10 +92,10 @@ def test_a_file_in_tonnes_and_a_yield_above_the_inputs(store: Store, tmp_path: P
     ], received_at=MARCH_RECEIVED)  # fmt: skip
     r = submit_events(store, tmp_path, "SEP", "2025-03", [
         ev("s1", "process", "SEP", "SEP-P", "2025-03-04", process="separation",
-           inputs=[inp("F1", 20), inp("F2", 30)], outputs=[oxide("OX1", 60)]),
+           inputs=[inp("F1", 20), inp("F2", 30)], outputs=[oxide("OX1", 80)]),
     ], received_at=MARCH_RECEIVED)  # fmt: skip
     reasons = {(w.line, w.field): w.reason for w in r.warnings}
-    assert "more than the 50.0 kg drawn" in reasons[(1, "outputs")]
+    assert "more than the 50.0 kg drawn could hold even as pure metal" in reasons[(1, "outputs")]
     assert "is this file in tonnes" in reasons[(1, "mass_kg")]
 
 

@@ -184,6 +184,8 @@ CASES: list[Case] = [
     Case("element share as a bool", one(_set("outputs.0.elements", {"La": True, "Ce": 99})), "refused", (1, "outputs[0].elements.La")),
     Case("duplicate key: enterprise", raw(".jsonl", lambda p: jsonl(extract(p)).replace(b'"enterprise":"MINE"', b'"enterprise":"MINE","enterprise":"SEP"')), "refused", (1, "enterprise")),
     Case("duplicate key: nested mass_kg", raw(".jsonl", lambda p: jsonl(extract(p)).replace(b'"mass_kg":150000', b'"mass_kg":1,"mass_kg":150000')), "refused", (1, "mass_kg")),
+    Case("duplicate key after a spaced colon", raw(".jsonl", lambda p: jsonl(extract(p)).replace(b'"enterprise":"MINE"', b'"enterprise" : "SEP","enterprise":"MINE"')), "refused", (1, "enterprise")),
+    Case("duplicate key hidden by a \\u0022 escape", raw(".jsonl", lambda p: jsonl(extract(p, note='x')).replace(b'"note":"x"', b'"note":"\\u0022:","site":"BO"')), "refused", (1, "site")),
     Case("CSV mass 1_000", raw(".csv", _csv_cell("mass_kg", "1_000")), "refused", (2, "mass_kg")),
     Case("CSV mass +5", raw(".csv", _csv_cell("mass_kg", "+5")), "refused", (2, "mass_kg")),
     Case("CSV mass inf", raw(".csv", _csv_cell("mass_kg", "inf")), "refused", (2, "mass_kg")),

@@ -6,7 +6,8 @@ at once. They are cheap: per record from what the writer already computed, plus 
 rows the submission just wrote for the rules across records. They are not a full audit.
 
 - ``occurred_at`` after the receipt time (an event from the future);
-- a ``process`` whose outputs hold more REO than the gross mass of its inputs (yields above 100%);
+- a ``process`` whose outputs hold more REO than its inputs' gross mass could hold even as pure metal
+  (REO-equivalent kg of metal exceed its mass: the bound is pure Sc, 1.53 kg REO per kg);
 - masses that look like tonnes: an ``extract`` output under 1,000 kg, or a file whose every lot line
   is under 100 kg (with at least 3 lines);
 - a lot drawn beyond its mass (over the audit's default 0.5% tolerance) by this submission's draws;
@@ -22,11 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from reetrace.elements import METAL_PER_OXIDE
+
 if TYPE_CHECKING:
     from reetrace.intake.writer import SubmissionWriter
 
 #: Output REO above the inputs' gross mass by more than this share is warned about.
 YIELD_SLACK = 0.01
+#: The most REO-equivalent kg one kg of anything can hold: pure scandium metal (1 / 0.652 = 1.53 kg
+#: Sc2O3). Without reading the input lots this is the bound that never warns wrongly (metal inputs
+#: count more REO-equivalent kg than their gross mass).
+MAX_REO_PER_KG = 1 / min(METAL_PER_OXIDE.values())
 #: Draws above a lot's mass by more than this share (the audit's default ``overdraw``) are warned about.
 OVERDRAW = 0.005
 #: An extract output under this many kg looks like tonnes.
@@ -65,11 +72,11 @@ class RecordWarnings:
         if rec["type"] == "process" and in_rows:
             reo_out = sum(r[9] for r in lot_rows)
             gross_in = sum(r[4] for r in in_rows)
-            if reo_out > gross_in * (1 + YIELD_SLACK):
+            if reo_out > gross_in * MAX_REO_PER_KG * (1 + YIELD_SLACK):
                 self.found.append((
                     line, "outputs",
-                    f"the outputs hold {reo_out:,.1f} kg REO, more than the {gross_in:,.1f} kg drawn in all "
-                    "(recorded; the audit reports output_exceeds_input)",
+                    f"the outputs hold {reo_out:,.1f} kg REO, more than the {gross_in:,.1f} kg drawn could "
+                    "hold even as pure metal (recorded; the audit reports output_exceeds_input)",
                 ))  # fmt: skip
         if rec["type"] == "extract":
             for idx, r in enumerate(lot_rows):
