@@ -143,6 +143,7 @@ LotRef = Annotated[
         strip_whitespace=True, min_length=1, max_length=MAX_LOT_REF, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"
     ),
     AfterValidator(lot_ref),
+    _max_len(MAX_LOT_REF),  # NFC may lengthen a code (composition exclusions): the column must hold it
 ]
 Element = Literal[
     "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc"
@@ -205,12 +206,16 @@ class CustomsOrigin(_Strict):
     """Where an imported lot entered the country (an ``import`` event's ``origin`` field)."""
 
     customs_entry: Code
-    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    country: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64), AfterValidator(free_text)
+    ]
     hs_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}(\.?\d{2}){0,3}$")]
 
 
 class Destination(_Strict):
-    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    country: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64), AfterValidator(free_text)
+    ]
     customs_entry: Code
 
 

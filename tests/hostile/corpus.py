@@ -154,6 +154,8 @@ CASES: list[Case] = [
     Case("126-character bare lot code (131 as MINE:LOT)", one(_set("outputs.0.lot", "X" * 126)), "refused", (1, "outputs[0].lot")),
     Case("125-character bare lot code (130 as MINE:LOT)", one(lambda ev: ev["outputs"][0].update(lot=(_tag() + "X" * 125)[:125])), "accepted"),
     Case("131-character ENT:LOT", one(_set("outputs.0.lot", "MINE:" + "X" * 126)), "refused", (1, "outputs[0].lot")),
+    Case("bare lot code NFC makes 130 characters (135 as MINE:LOT)", one(_set("outputs.0.lot", "\u0958" * 65)), "refused", (1, "outputs[0].lot")),
+    Case("ENT:LOT NFC makes 131 characters", one(_set("outputs.0.lot", "MINE:" + "\u0958" * 63)), "refused", (1, "outputs[0].lot")),
     Case("NUL in a lot code", one(_set("outputs.0.lot", "A\x00B")), "refused", (1, "outputs[0].lot")),
     Case("NUL in a lot code (CSV)", raw(".csv", _csv_cell("lot", "A\x00B")), "refused", (2, "lot")),
     # -- identifiers

@@ -39,6 +39,8 @@ from reetrace.store.schema import submissions
 
 #: Events per write batch: bounds memory and sets how often existing event ids are looked up.
 BATCH = 2000
+#: The longest file name a submission records (the ``submissions.source`` column).
+MAX_SOURCE = 500
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def submit(
             raise ValueError(f"--received-at: {exc}") from None
     form: Format = detect_format(source, fmt)
     name = "<stdin>" if source == "-" else source
+    if len(name) > MAX_SOURCE:
+        raise ValueError(f"the file name is over {MAX_SOURCE} characters: the record keeps it whole")
     deadline = per.deadline()
     late = received_at > deadline
 
