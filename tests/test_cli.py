@@ -23,7 +23,7 @@ MARCH = [
     ev("m2", "ship", "MINE", "BO", "2025-03-03", counterparty="SEP", inputs=[inp("ORE1", 1000)],
        documents={"waybill": "W1"}),
 ]  # fmt: skip
-ON_TIME = ["--received-at", "2025-04-03T09:00:00+08:00"]
+ON_TIME = ["--received-at", "2025-04-03T09:00:00+08:00", "--historical"]
 
 
 def run(db: str, *args: str, input: bytes | None = None, ok: bool = True) -> Any:

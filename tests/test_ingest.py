@@ -104,6 +104,7 @@ shares = st.dictionaries(st.sampled_from(ELEMENTS), st.integers(1, 50), min_size
 )
 codes = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-_.", min_size=1, max_size=12)
 masses = st.floats(min_value=0.001, max_value=1e8, allow_nan=False)
+notes = st.characters(exclude_categories=("Cc", "Cs"))  # control characters are refused (hostile tests)
 
 
 @st.composite
@@ -124,7 +125,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
     day = draw(st.integers(1, 28))
     return ev(draw(codes), "process", "ENT", draw(codes), f"2025-03-{day:02d}",
               process=draw(st.sampled_from(["separation", "metal_smelting", "alloying"])),
-              inputs=ins, outputs=outs, note=draw(st.none() | st.text(max_size=30)))  # fmt: skip
+              inputs=ins, outputs=outs, note=draw(st.none() | st.text(notes, max_size=30)))  # fmt: skip
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

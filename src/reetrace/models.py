@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -27,19 +28,62 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reetrace.elements import SHARE_SUM_TOLERANCE, reo_equivalent
+from reetrace.text import free_text, identifier, note_text
 
 #: One lot line above this gross mass is absurd (a million tonnes: a year of Bayan Obo ore is ~10 Mt).
 MAX_LOT_KG = 1e9
+#: One lot line below this is a typing mistake (or a unit mistake): one gram.
+MIN_LOT_KG = 0.001
 #: Timestamps before this are certainly typing mistakes: product-flow traceability began in the 2010s.
 EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+#: ...and timestamps from here on are too (it also keeps every time inside what both databases store).
+LATEST = datetime.fromisoformat("2101-01-01T00:00:00+00:00")
+#: A lot reference ``ENT:LOT`` as stored (after a bare code is prefixed with the reporter).
+MAX_LOT_REF = 130
+#: Entries of an event's ``documents``.
+MAX_DOCUMENTS = 32
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-EnterpriseCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$")
+
+def _max_len(n: int) -> Any:
+    """Re-check a length after NFC normalisation (which may change it)."""
+
+    def check(v: str) -> str:
+        if len(v) > n:
+            raise ValueError(f"String should have at most {n} characters")
+        return v
+
+    return AfterValidator(check)
+
+
+Ident = AfterValidator(identifier)
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Ident, _max_len(64)
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Mass = Annotated[float, Field(gt=0, le=MAX_LOT_KG, allow_inf_nan=False)]
-Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+EnterpriseCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$"),
+    Ident,
+    _max_len(64),
+]
+EventId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), Ident, _max_len(128)
+]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(free_text)
+]
+
+
+# Numbers are strict: JSON ``"1000"`` or ``true`` is not a mass (an integer is).
+def _at_least_a_gram(v: float) -> float:
+    if v < MIN_LOT_KG:
+        raise ValueError(f"{v:g} kg is under 1 g ({MIN_LOT_KG} kg): masses are in kg")
+    return v
+
+
+Mass = Annotated[
+    float, Field(strict=True, gt=0, le=MAX_LOT_KG, allow_inf_nan=False), AfterValidator(_at_least_a_gram)
+]
+Percent = Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)]
 
 Form = Literal[
     "ore", "concentrate", "mixed_compound", "oxide", "metal", "alloy", "magnet", "scrap"
@@ -58,6 +102,24 @@ EventType = Literal[
 #: Forms whose lines must carry an element profile (docs/contract/events.md).
 PROFILE_REQUIRED_FORMS = frozenset({"oxide", "metal", "alloy", "magnet"})
 MINED_FORMS = frozenset({"ore", "concentrate", "mixed_compound"})
+
+
+def sane_time(v: datetime) -> datetime:
+    """An aware time inside [EARLIEST, LATEST), or ValueError (never OverflowError, whatever the offset)."""
+    if v.year < EARLIEST.year - 1 or (v.year <= EARLIEST.year and v < EARLIEST):
+        raise ValueError(f"{v.isoformat()} is before {EARLIEST.date()}")
+    if v.year > LATEST.year or v >= LATEST:
+        raise ValueError(f"{v.isoformat()} is after {LATEST.year - 1}-12-31 (UTC)")
+    return v
+
+
+def lot_ref(v: str) -> str:
+    """Identifier rules for each part of ``ENT:LOT`` alone (a bare ``LOT`` is later prefixed, and must
+    stay valid once it is)."""
+    ent, sep, code = v.partition(":")
+    if not sep:
+        return identifier(v)
+    return f"{identifier(ent)}:{identifier(code)}"
 
 
 def split_lot(ref: str, reporter: str) -> tuple[str, str]:
@@ -80,12 +142,16 @@ class _Strict(BaseModel):
 #: by pydantic-core's regex engine rather than a Python validator: this runs for every lot line.
 LotRef = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=130, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_LOT_REF, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"
+    ),
+    AfterValidator(lot_ref),
+    _max_len(MAX_LOT_REF),  # NFC may lengthen a code (composition exclusions): the column must hold it
 ]
 Element = Literal[
     "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc"
 ]  # fmt: skip
-Share = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Share = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 
 
 class InputLine(_Strict):
@@ -148,12 +214,16 @@ class CustomsOrigin(_Strict):
     """Where an imported lot entered the country (an ``import`` event's ``origin`` field)."""
 
     customs_entry: Code
-    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    country: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64), AfterValidator(free_text)
+    ]
     hs_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}(\.?\d{2}){0,3}$")]
 
 
 class Destination(_Strict):
-    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+    country: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64), AfterValidator(free_text)
+    ]
     customs_entry: Code
 
 
@@ -201,23 +271,21 @@ class Event(_Strict):
     material); it is recorded, and the audit reports it as an unauthorised actor.
     """
 
-    event_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    event_id: EventId
     type: EventType
     enterprise: EnterpriseCode
     site: Code | None = None
     occurred_at: AwareDatetime
     inputs: list[InputLine] = Field(default_factory=list, max_length=10_000)
     outputs: list[OutputLine] = Field(default_factory=list, max_length=10_000)
-    documents: dict[Code, Code] | None = None
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    documents: Annotated[dict[Code, Code], Field(max_length=MAX_DOCUMENTS)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000), AfterValidator(note_text)] | None = None
     origin: CustomsOrigin | None = None
     process: ProcessKind | None = None
     counterparty: EnterpriseCode | None = None
     destination: Destination | None = None
     reason: Text | None = None
-    retracts: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None
-    ) = None
+    retracts: EventId | None = None
 
     @field_validator("note")
     @classmethod
@@ -225,12 +293,18 @@ class Event(_Strict):
         # A blank note carries nothing, and CSV cannot tell it from an absent one.
         return v or None
 
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _time_as_text(cls, v: Any) -> Any:
+        # A JSON number would be read as Unix seconds: a time is ISO 8601 text (or a datetime).
+        if not isinstance(v, str | datetime):
+            raise ValueError("give the time as ISO 8601 text with an offset, e.g. 2025-03-02T10:00:00+08:00")
+        return v
+
     @field_validator("occurred_at")
     @classmethod
     def _sane_time(cls, v: datetime) -> datetime:
-        if v < EARLIEST:
-            raise ValueError(f"{v.isoformat()} is before {EARLIEST.date()}")
-        return v
+        return sane_time(v)
 
     @model_validator(mode="after")
     def _per_type(self) -> Event:
@@ -238,10 +312,18 @@ class Event(_Strict):
         # Bare lot codes are the reporter's own lots: spell them ENT:LOT once, here, so that the
         # canonical encoding and every later comparison see one spelling. The lines are fresh objects
         # of this validation, so setting the field in place (past ``frozen``) is safe and cheap.
-        lines: list[InputLine | OutputLine] = [*self.inputs, *self.outputs]
-        for line in lines:
+        lines: list[tuple[str, int, InputLine | OutputLine]] = [
+            *(("inputs", i, x) for i, x in enumerate(self.inputs)),
+            *(("outputs", i, x) for i, x in enumerate(self.outputs)),
+        ]
+        for side, i, line in lines:
             if ":" not in line.lot:
                 object.__setattr__(line, "lot", f"{own}:{line.lot}")
+                if len(line.lot) > MAX_LOT_REF:
+                    # The limit holds for the stored ENT:LOT, so that the record re-validates as stored.
+                    raise ValueError(
+                        f"{side}[{i}].lot is {len(line.lot)} characters as {own}:LOT, over {MAX_LOT_REF}"
+                    )
         t = self.type
         ins, outs = _SIDES[t]
         for side, rule in (("inputs", ins), ("outputs", outs)):

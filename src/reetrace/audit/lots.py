@@ -5,10 +5,13 @@
   from it (``process``, ``ship``, ``export``, ``consume``, ``adjust``, and a toll processor's
   ``process``) — exceeds its mass × (1 + ``overdraw``) [0.5%]. A ``receive`` input is the custody twin
   of the sender's ``ship``, not a second draw. The finding's period is the period of the draw that
-  crossed the limit; severity high.
+  crossed the limit, and it names the enterprise whose draw crossed it (the lot's owner, or a toll
+  processor drawing the owner's lot); severity high.
 - ``unexplained_lot``: an effective event draws, ships or receives a lot that no effective event
   created, and the deadline of that event's period has passed at ``as_of`` (the creator may still report
-  until then). One finding per lot and referencing enterprise; severity high.
+  until then). One finding per lot and blamed enterprise; severity high. The blamed enterprise is the
+  one whose record breaks the rule: the one that retracted the lot's creating event if there was one
+  (its retraction made the lot unexplained), else the referencing enterprise.
 - ``impossible_time``: an effective event draws a lot before the lot's creating event occurred (more
   than ``time_skew_s`` earlier; severity high), or an event occurred after its submission was received
   (reported from the future; severity medium).
@@ -38,9 +41,10 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
     over AS (
         SELECT d.lot, d.kg, l.enterprise, l.mass_kg, l.reo_kg, l.position AS created
         FROM drawn d JOIN effective_lots l ON l.lot = d.lot
-        WHERE d.kg > l.mass_kg * (1 + :tol) {scope.ent("l.enterprise")}
+        WHERE d.kg > l.mass_kg * (1 + :tol)
     )
-    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg, o.created, i.position, i.mass_kg, s.period
+    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg, o.created, i.position, i.mass_kg, s.period,
+           e.enterprise
     FROM over o JOIN effective_inputs i ON i.lot = o.lot
     JOIN events e ON e.position = i.position JOIN submissions s ON s.position = e.submission
     WHERE e.type <> 'receive'
@@ -54,20 +58,22 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
     for lot, rows in by_lot.items():
         _, ent, mass, reo, drawn, created = rows[0][:6]
         limit = mass * (1 + tol)
-        total, crossed = 0.0, rows[-1][8]
+        total, crossed, drawer = 0.0, rows[-1][8], rows[-1][9]
         for r in rows:
             total += r[7]
             if total > limit:
-                crossed = r[8]
+                crossed, drawer = r[8], r[9]
                 break
-        if not scope.in_range(crossed):
+        # Blame the enterprise whose draw crossed the limit: the owner's own draws, or a toll
+        # processor's that drew more of the owner's lot than was left.
+        if not scope.in_range(crossed) or not scope.ent_ok(drawer, ent):
             continue
         excess = drawn - mass
         findings.append(
             Finding(
                 rule="overdrawn_lot",
                 severity="high",
-                enterprise=ent,
+                enterprise=drawer,
                 summary=f"{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg "
                 f"(+{excess / mass * 100:.2f}%)",
                 lots=(lot,),
@@ -81,6 +87,8 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                     "excess_reo_kg": round(excess * reo / mass, 3),
                     "draws": [{"position": int(r[6]), "mass_kg": r[7], "period": r[8]} for r in rows],
                     "tolerance_pct": tol * 100,
+                    "owner": ent,
+                    "crossed_by": drawer,
                 },
             )
         )
@@ -98,13 +106,19 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
       {scope.focus(lots=["i.lot"])}
     ORDER BY i.lot, e.enterprise, i.position
     """
+    rows_ = conn.execute(sa.text(sql), scope.params()).all()
+    # A lot whose creating event its enterprise retracted is unexplained because of the retraction:
+    # blame the retracting enterprise, not whoever drew or received the lot in good faith.
+    retracted = _retracted_creators(conn, scope, {r[0] for r in rows_})
     groups: dict[tuple[str, str], list[Any]] = {}
-    for row in conn.execute(sa.text(sql), scope.params()):
-        groups.setdefault((row[0], row[2]), []).append(row)
+    for row in rows_:
+        blamed = retracted[row[0]][0] if row[0] in retracted else row[2]
+        groups.setdefault((row[0], blamed), []).append(row)
     outputs = made_from(conn, scope, (int(r[3]) for rows in groups.values() for r in rows))
     findings = []
     for (lot, ent), rows in groups.items():
         positions = sorted({int(r[3]) for r in rows})
+        retraction = retracted.get(lot)
         # What was made from this lot (its edges): a receive's paired outputs, a process's outputs.
         made = sorted({x for p in positions for x in outputs.get((p, lot), [])})
         kg = sum(r[5] for r in rows)
@@ -113,21 +127,44 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="unexplained_lot",
                 severity="high",
                 enterprise=ent,
-                summary=f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
-                f"({', '.join(sorted({r[6] for r in rows}))})",
+                summary=(
+                    f"{ent} retracted the event that created {lot} (position {retraction[1]}), yet "
+                    f"{', '.join(sorted({r[2] for r in rows}))} drew {kg:.1f} kg of it "
+                    f"({', '.join(sorted({r[6] for r in rows}))})"
+                    if retraction
+                    else f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
+                    f"({', '.join(sorted({r[6] for r in rows}))})"
+                ),
                 lots=(lot, *made),
-                events=tuple(positions),
+                events=tuple(sorted({*positions, *((retraction[1],) if retraction else ())})),
                 period=min(r[4] for r in rows),
                 detail={
                     "lot": lot,
                     "holder": rows[0][1],
-                    "referenced_by": ent,
+                    "referenced_by": ", ".join(sorted({r[2] for r in rows})),
+                    **({"retracted_by": ent, "retraction": retraction[1]} if retraction else {}),
                     "drawn_kg": round(kg, 3),
                     "deadline_passed_for": scope.closed,
                 },
             )
         )
     return findings
+
+
+def _retracted_creators(conn: Connection, scope: Scope, lots: set[str]) -> dict[str, tuple[str, int]]:
+    """lot -> (enterprise, position) of the latest retraction of an event that created it."""
+    if not lots:
+        return {}
+    sql = f"""
+    SELECT l.lot, r.enterprise, r.position FROM lots l
+    JOIN retractions x ON x.target = l.position JOIN events r ON r.position = x.position
+    WHERE {scope.sql.member("l.lot", "ls")}
+    ORDER BY r.position
+    """
+    out: dict[str, tuple[str, int]] = {}
+    for lot, ent, pos in conn.execute(sa.text(sql), {"ls": scope.sql.array(sorted(lots))}):
+        out[lot] = (ent, int(pos))
+    return out
 
 
 def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:

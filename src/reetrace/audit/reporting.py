@@ -27,6 +27,9 @@ from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots, to_datetime
 from reetrace.periods import Period, shift
 
+#: Appended to a finding's summary when the receipt time was stated by a historical load, not the clock.
+_GIVEN = " (receipt time given by a historical load)"
+
 
 def store_periods(conn: Connection) -> tuple[str | None, str | None]:
     row = conn.execute(sa.text("SELECT min(period), max(period) FROM submissions")).first()
@@ -76,7 +79,7 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
                 )
             )
     late = f"""
-    SELECT s.position, s.enterprise, s.period, s.received_at, s.deadline,
+    SELECT s.position, s.enterprise, s.period, s.received_at, s.deadline, s.received_at_given,
            CASE WHEN EXISTS (SELECT 1 FROM submissions f WHERE f.enterprise = s.enterprise
                              AND f.period = s.period AND f.position < s.position)
                 THEN 1 ELSE 0 END AS supplement
@@ -85,7 +88,9 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY s.position
     """
     has_events = """SELECT 1 FROM events WHERE submission = :p LIMIT 1"""
-    for pos, ent, period, received, deadline, supplement in conn.execute(sa.text(late), scope.params()):
+    for pos, ent, period, received, deadline, given, supplement in conn.execute(
+        sa.text(late), scope.params()
+    ):
         if supplement and conn.execute(sa.text(has_events), {"p": pos}).first() is None:
             continue
         rec, dl = to_datetime(received), to_datetime(deadline)
@@ -96,12 +101,13 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
                 severity="low" if supplement else "medium",
                 enterprise=ent,
                 summary=f"{ent} {period}: {'supplement ' if supplement else ''}received "
-                f"{_days(rec, dl)} after the deadline",
+                f"{_days(rec, dl)} after the deadline{_GIVEN if given else ''}",
                 period=period,
                 detail={
                     "kind": kind,
                     "submission": int(pos),
                     "received_at": rec.isoformat(),
+                    "received_at_given": bool(given),
                     "deadline": dl.isoformat(),
                 },
             )
@@ -117,7 +123,8 @@ def _days(later: datetime, earlier: datetime) -> str:
 
 def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     sql = f"""
-    SELECT r.position, t.position, r.enterprise, t.event_id, ts.period, rs.received_at, ts.deadline
+    SELECT r.position, t.position, r.enterprise, t.event_id, ts.period, rs.received_at, ts.deadline,
+           rs.received_at_given
     FROM retractions x JOIN events r ON r.position = x.position
     JOIN events t ON t.position = x.target
     JOIN submissions rs ON rs.position = r.submission JOIN submissions ts ON ts.position = t.submission
@@ -129,7 +136,7 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     rows = conn.execute(sa.text(sql), scope.params()).all()
     lots = event_lots(conn, scope, (int(r[1]) for r in rows))
     findings = []
-    for rpos, tpos, ent, target_id, period, received, deadline in rows:
+    for rpos, tpos, ent, target_id, period, received, deadline, given in rows:
         rec, dl = to_datetime(received), to_datetime(deadline)
         findings.append(
             Finding(
@@ -137,7 +144,7 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
                 severity="medium",
                 enterprise=ent,
                 summary=f"{ent} retracted {target_id} ({period}) {_days(rec, dl)} after the "
-                "period's deadline",
+                f"period's deadline{_GIVEN if given else ''}",
                 lots=tuple(lots.get(int(tpos), [])),
                 events=(int(rpos), int(tpos)),
                 period=period,
@@ -145,6 +152,7 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
                     "kind": "late_retraction",
                     "retracted_event": target_id,
                     "received_at": rec.isoformat(),
+                    "received_at_given": bool(given),
                     "deadline": dl.isoformat(),
                 },
             )
@@ -163,6 +171,8 @@ class SubmissionStatus:
     deadline: str
     received_at: str | None
     submissions: int
+    #: The first submission's receipt time was stated by a historical load (None: nothing received).
+    received_at_given: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +188,9 @@ def submission_status(conn: Connection, period: str, as_of: datetime) -> list[Su
     SELECT w.code, ce.name,
            (SELECT min(s.received_at) FROM submissions s
              WHERE s.enterprise = w.code AND s.period = :period) AS first,
+           (SELECT s.received_at_given FROM submissions s
+             WHERE s.enterprise = w.code AND s.period = :period
+             ORDER BY s.received_at, s.position LIMIT 1) AS given,
            (SELECT count(*) FROM submissions s
              WHERE s.enterprise = w.code AND s.period = :period) AS n,
            EXISTS (SELECT 1 FROM submissions s WHERE s.enterprise = w.code
@@ -186,7 +199,7 @@ def submission_status(conn: Connection, period: str, as_of: datetime) -> list[Su
     ORDER BY w.code
     """
     out = []
-    for code, name, first, n, active in conn.execute(
+    for code, name, first, given, n, active in conn.execute(
         sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}
     ):
         received = to_datetime(first) if first is not None else None
@@ -204,6 +217,7 @@ def submission_status(conn: Connection, period: str, as_of: datetime) -> list[Su
                 deadline.isoformat(),
                 received.isoformat() if received else None,
                 int(n),
+                bool(given) if first is not None else None,
             )
         )
     return out

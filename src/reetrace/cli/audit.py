@@ -199,6 +199,8 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
             datetime.fromisoformat(r.received_at).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
             if r.received_at else ""
         )  # fmt: skip
+        if r.received_at_given:
+            received += " (given)"  # stated by a historical load, not the clock
         t.add_row(r.enterprise, r.name or "", f"[{style[r.status]}]{r.status}[/]",
                   "yes" if r.active else "no", received, str(r.submissions))  # fmt: skip
     console.print(t)

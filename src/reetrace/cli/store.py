@@ -111,7 +111,15 @@ def _short(iso: str) -> str:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--enterprise", "-e", required=True, help="The reporting enterprise.")
 @click.option("--period", "-p", required=True, metavar="YYYY-MM", help="The month reported.")
-@click.option("--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now).")
+@click.option(
+    "--received-at",
+    metavar="ISO",
+    help="Time of receipt of a historical load (needs --historical; default: now).",
+)
+@click.option(
+    "--historical", is_flag=True,
+    help="A historical load: allows --received-at, which the envelope records as given.",
+)  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
@@ -127,20 +135,28 @@ def _short(iso: str) -> str:
 @json_option
 @errors_to_click
 def submit_cmd(
-    file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, log_key: str | None, receipt_file: str | None, signature_file: str | None, db: str,
-    as_json: bool,
+    file: str, enterprise: str, period: str, received_at: str | None, historical: bool,
+    fmt: str | None, quiet: bool, log_key: str | None, receipt_file: str | None,
+    signature_file: str | None, db: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
     FILE is JSON Lines or CSV, optionally gzip-compressed; - reads standard input. Every error is
     reported with its line and field, and nothing is written if there is any. Submitting the same
     content again changes nothing and says so. A submission after the 10th of the following month
-    (Asia/Shanghai) is recorded and marked late.
+    (Asia/Shanghai) is recorded and marked late. What is recorded but looks wrong (an overdrawn lot, an
+    unknown counterparty, masses that look like tonnes, …) is listed as warnings after the result.
+
+    The receipt time is the clock's; only a historical load (--historical) may state it with
+    --received-at, and the record says it was given.
 
     Example: reetrace submit flows-2025-03.jsonl --enterprise NMSEP --period 2025-03
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
+    if when is not None and not historical:
+        raise click.UsageError(
+            "--received-at states the receipt time, which only a historical load may do: add --historical"
+        )
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     if receipt_file and not log_key:
         raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
@@ -175,10 +191,19 @@ def submit_cmd(
             "new_events": result.new_events, "unchanged_events": result.unchanged_events,
             "lot_lines": result.lot_lines, "late": result.late, "noop": result.noop,
             "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
-            "digest": result.digest, "receipt": receipt_file if result.receipt else None,
+            "received_at_given": result.received_at_given, "digest": result.digest,
+            "receipt": receipt_file if result.receipt else None,
+            "warnings": [
+                {"file": w.file, "line": w.line, "field": w.field, "reason": w.reason}
+                for w in result.warnings
+            ],
         })  # fmt: skip
     else:
         click.echo(result.message())
+        if result.warnings:
+            click.echo(f"{len(result.warnings)} warning(s): recorded, but check them")
+            for w in result.warnings:
+                click.echo(f"  {w}")
 
 
 @click.command("verify")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
+import re
 import shutil
 import sys
 import tempfile
@@ -23,7 +25,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reetrace.elements import ELEMENTS
-from reetrace.errors import Problem
+from reetrace.errors import InputError, Problem
+from reetrace.intake.limits import Limits
 from reetrace.models import Event, EventType, Form
 
 Format = Literal["jsonl", "csv"]
@@ -131,25 +134,81 @@ def open_source(name: str) -> Iterator[IO[bytes]]:
         with tempfile.TemporaryFile() as spool:
             shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
             spool.seek(0)
-            with _maybe_gunzip(spool) as stream:
+            with _maybe_gunzip(spool, "<stdin>") as stream:
                 yield stream
         return
     path = Path(name)
     if not path.exists():
         raise FileNotFoundError(f"{name}: no such file")
-    with path.open("rb") as fh, _maybe_gunzip(fh) as stream:
+    with path.open("rb") as fh, _maybe_gunzip(fh, name) as stream:
         yield stream
 
 
 @contextmanager
-def _maybe_gunzip(fh: IO[bytes]) -> Iterator[IO[bytes]]:
+def _maybe_gunzip(fh: IO[bytes], name: str) -> Iterator[IO[bytes]]:
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-            yield gz  # type: ignore[misc]
+            yield _Capped(gz, Limits.from_env().max_decompressed, name)  # type: ignore[misc]
     else:
         yield fh
+
+
+class _Capped(io.RawIOBase):
+    """A decompressing stream that refuses to give more than ``cap`` bytes (a gzip bomb is a few KB
+    that expands without end): past the cap, reading raises InputError naming the line reached."""
+
+    def __init__(self, gz: gzip.GzipFile, cap: int, name: str) -> None:
+        self._gz = gz
+        self._name = name
+        self._cap = cap
+        self._total = 0
+        self._lines = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise io.UnsupportedOperation("only a rewind to the start")
+        self._total = self._lines = 0
+        return self._gz.seek(0)
+
+    def _count(self, data: bytes) -> bytes:
+        self._total += len(data)
+        if self._total > self._cap:
+            self._lines += data.count(b"\n")
+            problem = Problem(
+                self._lines + 1, "",
+                f"the gzip content is over {self._cap:,} bytes decompressed (the limit, "
+                "REETRACE_MAX_DECOMPRESSED); split the file", self._name,
+            )  # fmt: skip
+            raise InputError([problem], file=self._name)
+        self._lines += data.count(b"\n")
+        return data
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n == 0:
+            return b""
+        if n is None or n < 0:
+            n = self._cap + 1 - self._total  # never more than one byte past the cap
+        return self._count(self._gz.read(min(n, self._cap + 1 - self._total) or 1))
+
+    def readline(self, n: int | None = -1) -> bytes:
+        if n == 0:
+            return b""
+        if n is None or n < 0:
+            n = self._cap + 1 - self._total
+        return self._count(self._gz.readline(min(n, self._cap + 1 - self._total) or 1))
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,11 +243,25 @@ def message(e: Any) -> str:
     return str(e["msg"]).removeprefix("Value error, ")
 
 
+#: A rule about the whole event that names the lot line it is about: ``outputs[0].lot …``.
+_LINE_FIELD = re.compile(r"^(inputs|outputs)\[(\d+)\]\.?(\w*)\b")
+
+
+def _event_field(loc: tuple[int | str, ...], reason: str) -> tuple[int | str, ...]:
+    """The location of an error; for a rule checked on the whole event, the lot line it names."""
+    if not loc:
+        m = _LINE_FIELD.match(reason)
+        if m:
+            return (m.group(1), int(m.group(2)), *((m.group(3),) if m.group(3) else ()))
+    return loc
+
+
 def _problems(err: ValidationError, line: int, file: str) -> list[Problem]:
-    return [
-        Problem(line, location(tuple(e["loc"])) or "event", message(e), file)
-        for e in err.errors(include_url=False)
-    ]
+    out = []
+    for e in err.errors(include_url=False):
+        reason = message(e)
+        out.append(Problem(line, location(_event_field(tuple(e["loc"]), reason)) or "event", reason, file))
+    return out
 
 
 def _outputs_of(data: Any) -> tuple[str, ...]:
@@ -210,16 +283,88 @@ def _outputs_of(data: Any) -> tuple[str, ...]:
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def read_events(stream: IO[bytes], fmt: Format, file: str = "") -> Iterator[Parsed]:
+def read_events(
+    stream: IO[bytes], fmt: Format, file: str = "", limits: Limits | None = None
+) -> Iterator[Parsed]:
     """Parse and validate every record; yields each record once, valid or not, in file order."""
-    if fmt == "csv":
-        yield from _read_csv(stream, file)
-    else:
-        yield from _read_jsonl(stream, file)
+    limits = limits or Limits.from_env()
+    records = _read_csv(stream, file, limits) if fmt == "csv" else _read_jsonl(stream, file, limits)
+    for rec in records:
+        ev = rec.event
+        if ev is not None and len(ev.inputs) * len(ev.outputs) > limits.max_edges:
+            n = len(ev.inputs) * len(ev.outputs)
+            reason = (
+                f"{len(ev.inputs)} inputs × {len(ev.outputs)} outputs make {n:,} lot-to-lot edges, over "
+                f"the limit of {limits.max_edges:,} per event (REETRACE_MAX_EDGES): split the event"
+            )
+            outputs = tuple(o.lot for o in ev.outputs)
+            yield Parsed(rec.line, None, [Problem(rec.line, "inputs", reason, file)], outputs)
+        else:
+            yield rec
 
 
-def _read_jsonl(stream: IO[bytes], file: str) -> Iterator[Parsed]:
-    for n, raw in enumerate(stream, start=1):
+def _bounded_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) of each line; ``None`` for a line over ``limit`` bytes, which is skipped
+    without ever holding more than ``limit`` bytes of it."""
+    n = 0
+    while raw := stream.readline(limit + 1):
+        n += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while chunk := stream.readline(1 << 20):
+                if chunk.endswith(b"\n"):
+                    break
+            yield n, None
+        else:
+            yield n, raw
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise _DuplicateKey(k)
+        seen[k] = v
+    return seen
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+#: White space between a key and its colon, which the cheap count below would miss.
+_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
+
+
+def duplicate_key(raw: bytes, data: Any) -> str | None:
+    r"""A key that appears twice in one object of ``raw`` (orjson keeps the last silently), or None.
+
+    Cheap and sound: every key of ``raw`` ends with ``":``, and so does every key orjson kept when it
+    is encoded again; a ``"`` followed by ``:`` inside a string is spelled ``\":`` in both (as long as
+    ``raw`` uses no ``\u`` escape). So when neither ``\u`` nor white space before a colon occurs,
+    equal counts of ``":`` prove that no key was dropped. Otherwise (a duplicate, an escape, spacing)
+    the line is parsed again with a hook that sees every pair."""
+    if (
+        b"\\u" not in raw
+        and not _SPACED_COLON.search(raw)
+        and raw.count(b'":') == orjson.dumps(data).count(b'":')
+    ):
+        return None
+    try:
+        json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as dup:
+        return str(dup.args[0])
+    return None
+
+
+def _read_jsonl(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
+    for n, raw in _bounded_lines(stream, limits.max_line_bytes):
+        if raw is None:
+            reason = (
+                f"the line is over {limits.max_line_bytes:,} bytes (the limit, REETRACE_MAX_LINE_BYTES); "
+                "one event per line"
+            )
+            yield Parsed(n, None, [Problem(n, "", reason, file)])
+            continue
         if n == 1:
             if raw.startswith(_UTF16_BOMS):
                 yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
@@ -228,37 +373,74 @@ def _read_jsonl(stream: IO[bytes], file: str) -> Iterator[Parsed]:
         if not raw.strip():
             continue
         try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Parsed(n, None, [Problem(n, "", f"not UTF-8 (byte {exc.start + 1} of the line)", file)])
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as uexc:
+                reason = f"not UTF-8 (byte {uexc.start + 1} of the line)"
+                yield Parsed(n, None, [Problem(n, "", reason, file)])
+                continue
+            yield Parsed(n, None, [Problem(n, "event", f"not valid JSON: {exc}", file)])
+            continue
+        if not isinstance(data, dict):
+            yield Parsed(n, None, [Problem(n, "", "a line must be one JSON object", file)])
+            continue
+        dup = duplicate_key(raw, data)
+        if dup is not None:
+            problem = Problem(n, dup, "the key appears twice in one object (which one counts?)", file)
+            yield Parsed(n, None, [problem], _outputs_of(data))
             continue
         try:
-            yield Parsed(n, Event.model_validate_json(raw))
+            yield Parsed(n, Event.model_validate(data))
         except ValidationError as exc:
-            outputs: tuple[str, ...] = ()
-            try:
-                data = orjson.loads(raw)
-                if not isinstance(data, dict):
-                    problems = [Problem(n, "", "a line must be one JSON object", file)]
-                    yield Parsed(n, None, problems)
-                    continue
-                outputs = _outputs_of(data)
-            except orjson.JSONDecodeError:
-                pass
-            yield Parsed(n, None, _problems(exc, n, file), outputs)
+            yield Parsed(n, None, _problems(exc, n, file), _outputs_of(data))
 
 
-def _read_csv(stream: IO[bytes], file: str) -> Iterator[Parsed]:
+class _LineTooLong(Exception):
+    pass
+
+
+def _bounded_text(text: IO[str], limit: int) -> Iterator[str]:
+    """Lines of a text stream for the csv reader, none over ``limit`` characters held at once."""
+    while line := text.readline(limit + 1):
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            raise _LineTooLong
+        yield line
+
+
+#: A CSV number: digits with an optional point and exponent; no ``_``, no ``+``, no inf or nan.
+_CSV_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def csv_number(text: str) -> float:
+    """A CSV cell as a number, strictly (ValueError with the reason)."""
+    if not _CSV_NUMBER.match(text):
+        raise ValueError(f"{text!r} is not a number (digits, one point, an optional exponent)")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r} is too large")
+    return value
+
+
+def _read_csv(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
     head = stream.read(2)
     if head in _UTF16_BOMS:
         yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
         return
     text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, stream)), encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(_bounded_text(text, limits.max_line_bytes))
+    too_long = f"the line is over {limits.max_line_bytes:,} characters (the limit, REETRACE_MAX_LINE_BYTES)"
     try:
         header = next(reader, None)
     except UnicodeDecodeError:
         yield Parsed(1, None, [Problem(1, "", "not UTF-8", file)])
+        return
+    except _LineTooLong:
+        yield Parsed(1, None, [Problem(1, "", too_long, file)])
+        return
+    except csv.Error as exc:
+        yield Parsed(1, None, [Problem(1, "", f"bad CSV: {exc}", file)])
         return
     if header is None:
         return  # an empty file is a nil report
@@ -274,28 +456,32 @@ def _read_csv(stream: IO[bytes], file: str) -> Iterator[Parsed]:
         return
 
     group: list[tuple[int, dict[str, str]]] = []
-    line_no = 1
+    line_no = reader.line_num  # the header may span lines too
     try:
         for values in reader:
-            line_no = reader.line_num
+            # A quoted value may span lines: a record is named by the line it starts on.
+            start, line_no = line_no + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
                 yield Parsed(
-                    line_no, None,
-                    [Problem(line_no, "", f"{len(values)} fields, the header has {len(header)}", file)],
+                    start, None,
+                    [Problem(start, "", f"{len(values)} fields, the header has {len(header)}", file)],
                 )  # fmt: skip
                 continue
             row = {h: v.strip(" \t") for h, v in zip(header, values, strict=True)}  # the models trim the rest
             if group and row["event_id"] != group[0][1]["event_id"]:
                 yield _csv_event(group, file)
                 group = []
-            group.append((line_no, row))
+            group.append((start, row))
     except UnicodeDecodeError:
         yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", "not UTF-8", file)])
         return
     except csv.Error as exc:
         yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", f"bad CSV: {exc}", file)])
+        return
+    except _LineTooLong:
+        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", too_long, file)])
         return
     if group:
         yield _csv_event(group, file)
@@ -363,9 +549,9 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         for col in _NUMERIC:
             if row.get(col):
                 try:
-                    nums[col] = float(row[col])
-                except ValueError:
-                    problems.append(Problem(line, col, f"{row[col]!r} is not a number", file))
+                    nums[col] = csv_number(row[col])
+                except ValueError as exc:
+                    problems.append(Problem(line, col, str(exc), file))
         if role == "in":
             where[("inputs", len(inputs))] = line
             inputs.append({"lot": row.get("lot", ""), "mass_kg": nums.get("mass_kg")})
@@ -400,7 +586,7 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         event = Event.model_validate(data)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            loc = e["loc"]
+            loc = _event_field(tuple(e["loc"]), message(e))
             line = first_line
             fld = location(tuple(loc)) or "event"
             if len(loc) >= 2 and (loc[0], loc[1]) in where:

@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.errors import Busy, InputError, NotRegistered
+from reetrace.errors import Busy, InputError, NotRegistered, Problem
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import (
@@ -47,7 +47,9 @@ from reetrace.intake.parser import (
 )
 from reetrace.intake.signatures import check_submission_signature
 from reetrace.intake.spool import Spool
+from reetrace.intake.warnings import RecordWarnings, cross_record_warnings
 from reetrace.intake.writer import SubmissionWriter
+from reetrace.models import sane_time
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
 
 #: Events per write batch: bounds memory and sets how often existing event ids are looked up.
 BATCH = 2000
+#: The longest file name a submission records (the ``submissions.source`` column).
+MAX_SOURCE = 500
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class SubmissionResult:
     deadline: datetime
     late: bool
     digest: str
+    #: The receipt time was given by the caller (a historical load), not taken from the clock.
+    received_at_given: bool = False
+    #: What was recorded but looks wrong (docs/contract/submissions.md#warnings), by line and field.
+    warnings: tuple[Problem, ...] = ()
     #: The receipt (``reetrace-receipt/1`` JSON, docs/transparency-log.md) when a log key was given.
     receipt: str | None = None
 
@@ -88,6 +96,8 @@ class SubmissionResult:
                 f"({self.unchanged_events} events identical)"
             )
         when = "LATE" if self.late else "on time"
+        if self.received_at_given:
+            when += f", received_at given as {self.received_at.isoformat()}"
         if not self.new_events:
             what = "a nil report" if not self.unchanged_events else "no new events"
             return f"recorded {what} for {self.enterprise} {self.period} ({when})"
@@ -128,8 +138,15 @@ def submit(
         received_at = datetime.now(UTC)
     elif received_at.tzinfo is None:
         raise ValueError("--received-at needs an offset, e.g. 2025-02-08T10:00:00+08:00")
+    else:
+        try:
+            sane_time(received_at)
+        except ValueError as exc:
+            raise ValueError(f"--received-at: {exc}") from None
     form: Format = detect_format(source, fmt)
     name = "<stdin>" if source == "-" else source
+    if len(name) > MAX_SOURCE:
+        raise ValueError(f"the file name is over {MAX_SOURCE} characters: the record keeps it whole")
     deadline = per.deadline()
     late = received_at > deadline
 
@@ -185,15 +202,18 @@ def submit(
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
                 writer.problems, writer.more = list(spool.problems), spool.more
                 writer.invalid_outputs = spool.invalid_outputs
+                writer.warn = warn = RecordWarnings(received_at)
                 writer.run(spool, batch)
                 cross_record_checks(writer)
                 if writer.problems or writer.more:
                     raise InputError(writer.problems, more=writer.more, file=name)
                 if not writer.new and _has_submission(app.conn, enterprise, str(per), start):
                     raise _NothingChanged
+                found = [*warn.found, *warn.file_level(), *cross_record_warnings(writer)]
                 result = SubmissionResult(
                     enterprise, str(per), name, env_pos, writer.new, writer.unchanged,
-                    writer.lines, received_at, deadline, late, file_digest,
+                    writer.lines, received_at, deadline, late, file_digest, given,
+                    tuple(sorted(Problem(line, fld, reason, name) for line, fld, reason in found)),
                 )  # fmt: skip
         except Busy:
             if wait:
@@ -202,7 +222,7 @@ def submit(
         except _NothingChanged:
             return SubmissionResult(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,
-                deadline, late, file_digest,
+                deadline, late, file_digest, given,
             )  # fmt: skip
     if signer is not None and result.position is not None:
         from dataclasses import replace

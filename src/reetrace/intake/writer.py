@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from reetrace.errors import Problem
 from reetrace.intake.parser import Prepared, Rejected
+from reetrace.intake.warnings import RecordWarnings
 from reetrace.store.base import Appender
 from reetrace.store.derive import event_rows
 from reetrace.store.schema import edges, events, inputs, lots
@@ -40,6 +41,8 @@ class SubmissionWriter:
         #: Output lots of records that failed validation: "lot does not exist" errors for them would
         #: only repeat the first error.
         self.invalid_outputs: set[str] = set()
+        #: Per-record warnings (see :mod:`reetrace.intake.warnings`), when the submitter wants them.
+        self.warn: RecordWarnings | None = None
 
     def problem(self, line: int, fld: str, reason: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -88,9 +91,10 @@ class SubmissionWriter:
                     )  # fmt: skip
                 continue
             pos = app.append_event(record, line, self.env_pos)
-            ev_row, lot_rows, in_rows, edge_rows = event_rows(
-                pos, self.env_pos, line, orjson.loads(record), dig
-            )
+            rec = orjson.loads(record)
+            ev_row, lot_rows, in_rows, edge_rows = event_rows(pos, self.env_pos, line, rec, dig)
+            if self.warn is not None:
+                self.warn.record(line, rec, lot_rows, in_rows)
             app.add(events, ev_row)
             app.extend(lots, lot_rows)
             app.extend(inputs, in_rows)

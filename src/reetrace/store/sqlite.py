@@ -30,7 +30,12 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     # The text form SQLAlchemy's SQLite DateTime type reads back (naive UTC, microseconds).
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # Spelled out rather than strftime: ``%Y`` does not zero-pad years before 1000 on every platform.
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}."
+        f"{v.microsecond:06d}"
+    )
 
 
 class SqliteDialect(Dialect):
