@@ -119,7 +119,7 @@ def submit(
             "received_at_given": given,
             "deadline": deadline.isoformat(),
             "late": late,
-            "source": name,
+            "source": envelope_source(name),
             "digest": file_digest,
         }
         try:
@@ -150,6 +150,20 @@ def submit(
                 deadline, late, file_digest,
             )  # fmt: skip
     return result
+
+
+#: The longest source name an envelope records (a file name is at most 255 bytes on common systems).
+SOURCE_MAX = 255
+
+
+def envelope_source(name: str) -> str:
+    """What the envelope records of where a file came from: its base name, bounded.
+
+    Only the base name: the chain must not depend on where the file sat on the submitter's disk
+    (the same file submitted from two directories, or on two backends, gives the same chain).
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1] or name
+    return base[:SOURCE_MAX]
 
 
 def _hash_stream(stream: IO[bytes]) -> str:
