@@ -8,13 +8,22 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 import reetrace
-from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
-
-console = Console()
+from reetrace.cli.common import (
+    console,
+    db_option,
+    display_time,
+    errors_to_click,
+    json_option,
+    parse_period,
+    parse_time,
+    print_json,
+    store_for,
+)
 
 
 @click.command("init")
@@ -27,7 +36,7 @@ def init_cmd(db: str) -> None:
 
     Example: reetrace init --db postgresql://postgres@localhost/reetrace
     """
-    with store_for(db) as store:
+    with store_for(db, create=True) as store:
         click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
 
 
@@ -39,15 +48,23 @@ def registry_group() -> None:
 @registry_group.command("load")
 @click.argument("file", type=click.Path(dir_okay=False))
 @db_option
+@json_option
 @errors_to_click
-def registry_load(file: str, db: str) -> None:
+def registry_load(file: str, db: str, as_json: bool) -> None:
     """Load a registry file; appends what is new or changed, never rewrites history.
+
+    Every reference (a site's enterprise, an enterprise's group, a quota's holder) must name a
+    record of the same file or of the store. Prints what changed, per kind, with the codes.
 
     Example: reetrace registry load registry.json
     """
     reg = reetrace.parse_registry(file)
-    with store_for(db) as store:
-        click.echo(reetrace.load_registry(store, reg).message())
+    with store_for(db, create=True) as store:
+        result = reetrace.load_registry(store, reg, source=file)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(result.message())
 
 
 @registry_group.command("show")
@@ -64,27 +81,29 @@ def registry_show(db: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
+    out = console()
     t = Table("enterprise", "name", "group", "roles", "approved", "sites", title="enterprises")
     sites: dict[str, list[str]] = {}
     for s in data["sites"]:
         sites.setdefault(s["enterprise"], []).append(f"{s['code']} ({s['kind']})")
     for e in data["enterprises"]:
-        t.add_row(
+        t.add_row(*map(escape, (
             e["code"], e["name"], e.get("group", ""), " ".join(e["roles"]),
             "yes" if e["approved"] else "no", ", ".join(sites.get(e["code"], [])),
-        )  # fmt: skip
-    console.print(t)
+        )))  # fmt: skip
+    out.print(t)
     q = Table("year", "batch", "holder", "category", "t REO", title="quotas")
     for r in data["quotas"]:
-        q.add_row(str(r["year"]), str(r["batch"]), r["holder"], r["category"], f"{r['tonnes_reo']:,.0f}")
-    console.print(q)
-    console.print(f"{len(data['groups'])} groups, {len(data['enterprises'])} enterprises, "
+        q.add_row(str(r["year"]), str(r["batch"]), escape(r["holder"]), escape(r["category"]),
+                  f"{r['tonnes_reo']:,.0f}")  # fmt: skip
+    out.print(q)
+    out.print(f"{len(data['groups'])} groups, {len(data['enterprises'])} enterprises, "
                   f"{len(data['sites'])} sites, {len(data['quotas'])} quota batches")  # fmt: skip
 
 
 def _short(iso: str) -> str:
-    """An ISO time as Asia/Shanghai wall-clock minutes, the way reporters think of it."""
-    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    """An ISO time as Asia/Shanghai wall-clock minutes with the offset, the way reporters think of it."""
+    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M%z")
 
 
 @click.command("submit")
@@ -111,8 +130,9 @@ def submit_cmd(
     Example: reetrace submit flows-2025-03.jsonl --enterprise NMSEP --period 2025-03
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
+    period = parse_period(period) or period
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
-    with store_for(db) as store:
+    with store_for(db, create=True) as store:
         if show_bar:
             size = Path(file).stat().st_size
             with Progress(
@@ -133,7 +153,7 @@ def submit_cmd(
             "enterprise": result.enterprise, "period": result.period, "position": result.position,
             "new_events": result.new_events, "unchanged_events": result.unchanged_events,
             "lot_lines": result.lot_lines, "late": result.late, "noop": result.noop,
-            "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
+            "received_at": display_time(result.received_at), "deadline": display_time(result.deadline),
             "digest": result.digest,
         })  # fmt: skip
     else:
@@ -146,8 +166,9 @@ def submit_cmd(
     help="A file written by `reetrace checkpoint`: prove the log still extends it.",
 )  # fmt: skip
 @db_option
+@json_option
 @errors_to_click
-def verify_cmd(checkpoint_file: str | None, db: str) -> None:
+def verify_cmd(checkpoint_file: str | None, db: str, as_json: bool) -> None:
     """Recompute the hash chain and the derived tables; name the first position that differs.
 
     Exits 0 when everything matches, 1 (with the position and the reason) when not.
@@ -162,14 +183,20 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
             result = reetrace.verify(store, against=against)
         except reetrace.VerificationFailed as exc:
             raise click.ClickException(f"verification FAILED at {exc}") from exc
-    click.echo(result.message())
+    if as_json:
+        print_json({"ok": True, "message": result.message()})
+    else:
+        click.echo(result.message())
 
 
 @click.command("checkpoint")
 @db_option
+@json_option
 @errors_to_click
-def checkpoint_cmd(db: str) -> None:
+def checkpoint_cmd(db: str, as_json: bool) -> None:
     """Print the head of the chain as JSON (position, hash): keep it outside the database.
+
+    The output is JSON already; --json is accepted for symmetry and prints the same bytes.
 
     Example: reetrace checkpoint > head-2025-04.json
     """
@@ -189,29 +216,34 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
     """
     with store_for(db) as store:
         rep = reetrace.lot_report(store, lot)
+        if not rep["created_by"] and not rep["drawn_by"]:
+            near = reetrace.similar_lots(store, rep["lot"])
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise click.ClickException(f"{rep['lot']}: no event mentions this lot{hint}")
     if as_json:
         print_json(rep)
         return
-    if not rep["created_by"] and not rep["drawn_by"]:
-        raise click.ClickException(f"{rep['lot']}: no event mentions this lot")
-    console.print(f"[bold]{rep['lot']}[/bold]" + ("" if rep["exists"] else "  [red]no creating event[/red]"))
+    out = console()
+    out.print(
+        f"[bold]{escape(rep['lot'])}[/bold]" + ("" if rep["exists"] else "  [red]no creating event[/red]")
+    )
     t = Table("event", "type", "at", "site", "product", "kg", "REO kg", "note", title="created by")
     for c in rep["created_by"]:
-        t.add_row(
+        t.add_row(*map(escape, (
             c["event_id"], c["type"], _short(c["occurred_at"]), c["site"] or "",
             f"{c['product']} ({c['form']})", f"{c['mass_kg']:,.1f}", f"{c['reo_kg']:,.1f}",
             "retracted" if c["retracted_by"] else "",
-        )  # fmt: skip
-    console.print(t)
+        )))  # fmt: skip
+    out.print(t)
     d = Table("enterprise", "event", "type", "at", "kg", "note", title="drawn by")
     for r in rep["drawn_by"]:
-        d.add_row(
+        d.add_row(*map(escape, (
             r["enterprise"], r["event_id"], r["type"], _short(r["occurred_at"]),
             f"{r['drawn_kg']:,.1f}", "retracted" if r["retracted_by"] else "",
-        )  # fmt: skip
-    console.print(d)
+        )))  # fmt: skip
+    out.print(d)
     if rep["mass_kg"] is not None:
-        console.print(f"drawn by its holder: {rep['drawn_kg']:,.1f} of {rep['mass_kg']:,.1f} kg")
+        out.print(f"drawn by its holder: {rep['drawn_kg']:,.1f} of {rep['mass_kg']:,.1f} kg")
 
 
 @click.command("events")
@@ -225,18 +257,20 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
 
     Example: reetrace events --enterprise NMSEP --period 2025-03
     """
+    period = parse_period(period)
     with store_for(db) as store:
         rows = reetrace.list_events(store, enterprise, period)
     if as_json:
-        print_json(rows)
+        print_json({"enterprise": enterprise, "period": period, "events": rows})
         return
+    out = console()
     t = Table("position", "event", "type", "at", "site", "in", "out", "note")
     for r in rows:
         rec = r["record"]
-        t.add_row(
+        t.add_row(*map(escape, (
             str(r["position"]), r["event_id"], r["type"], _short(r["occurred_at"]), r["site"] or "",
             str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))),
             "retracted" if r["retracted_by"] else "",
-        )  # fmt: skip
-    console.print(t)
-    console.print(f"{len(rows)} events")
+        )))  # fmt: skip
+    out.print(t)
+    out.print(f"{len(rows)} events")
