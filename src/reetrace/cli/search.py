@@ -26,7 +26,7 @@ from reetrace.cli.common import (
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Lots per page.")
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Lots to skip.")
 @click.option("--no-references", is_flag=True,
-              help="Match lot codes only (skip the scan for customs entries and document numbers).")  # fmt: skip
+              help="Match lot codes only (no scan for customs entries or document numbers).")  # fmt: skip
 @db_option
 @json_option
 @errors_to_click

@@ -112,13 +112,16 @@ def _short(iso: str) -> str:
 @click.option("--period", "-p", required=True, metavar="YYYY-MM", help="The month reported.")
 @click.option("--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
+@click.option("--encoding", metavar="NAME",
+              help="Encoding of a CSV file, e.g. gb18030 or gbk (default: UTF-8 with or without BOM, "
+              "GB18030 when the file is not UTF-8).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @db_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, db: str, as_json: bool,
+    encoding: str | None, quiet: bool, db: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -131,6 +134,13 @@ def submit_cmd(
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
     period = parse_period(period) or period
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {encoding!r}", param_hint="--encoding") from None
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     with store_for(db, create=True) as store:
         if show_bar:
@@ -142,12 +152,13 @@ def submit_cmd(
                 task = bar.add_task(f"{enterprise} {period}", total=size)
                 result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=lambda n: bar.advance(task, n), encoding=encoding,
                 )  # fmt: skip
         else:
             result = reetrace.submit(
-                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt
-            )
+                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
+                encoding=encoding,
+            )  # fmt: skip
     if as_json:
         print_json({
             "enterprise": result.enterprise, "period": result.period, "position": result.position,

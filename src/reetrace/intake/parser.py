@@ -104,12 +104,14 @@ def prepare(records: Iterable[Parsed], rules: RecordRules, file: str) -> Iterato
 _CHUNK = 500
 
 
-def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send: Any) -> None:
+def _parse_worker(
+    stream: Any, fmt: Format, file: str, rules: RecordRules, send: Any, encoding: str | None = None
+) -> None:
     """The parser process: read, validate, encode; send chunks (with bytes read) down the pipe."""
     counted = Counting(stream, lambda n: None)
     chunk: list[Prepared | Rejected] = []
     try:
-        for item in prepare(read_events(counted, fmt, file), rules, file):  # type: ignore[arg-type]
+        for item in prepare(read_events(counted, fmt, file, encoding), rules, file):  # type: ignore[arg-type]
             chunk.append(item)
             if len(chunk) >= _CHUNK:
                 send.send((counted.total, chunk))
@@ -123,7 +125,12 @@ def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send:
 
 
 def prepared_in_worker(
-    stream: Any, fmt: Format, file: str, rules: RecordRules, progress: Callable[[int], None] | None
+    stream: Any,
+    fmt: Format,
+    file: str,
+    rules: RecordRules,
+    progress: Callable[[int], None] | None,
+    encoding: str | None = None,
 ) -> Iterator[Prepared | Rejected]:
     """Parse in a forked child so that validation (pydantic) runs on the second core while this process
     assigns positions, links the chain and feeds COPY. Forked before any writer thread exists; the
@@ -131,7 +138,7 @@ def prepared_in_worker(
     inherited database connection."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_parse_worker, args=(stream, fmt, file, rules, send), daemon=True)
+    proc = ctx.Process(target=_parse_worker, args=(stream, fmt, file, rules, send, encoding), daemon=True)
     proc.start()
     send.close()
     seen = 0

@@ -89,8 +89,11 @@ def submit(
     fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
+    encoding: str | None = None,
 ) -> SubmissionResult:
-    """Record one enterprise's file for one period. Raises InputError listing every problem."""
+    """Record one enterprise's file for one period. Raises InputError listing every problem.
+
+    ``encoding``: of a CSV file (default: detected, UTF-8 or GB18030; see ``read_events``)."""
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -130,10 +133,10 @@ def submit(
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
                 items: Iterable[Prepared | Rejected]
                 if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
-                    items = prepared_in_worker(raw, form, name, rules, progress)
+                    items = prepared_in_worker(raw, form, name, rules, progress, encoding)
                 else:
                     stream: Any = Counting(raw, progress) if progress else raw
-                    items = prepare(read_events(stream, form, name), rules, name)
+                    items = prepare(read_events(stream, form, name, encoding), rules, name)
                 writer.run(items, batch)
                 cross_record_checks(writer)
                 if writer.problems or writer.more:
