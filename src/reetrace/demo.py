@@ -56,7 +56,7 @@ def _counts(store: Store) -> dict[str, int]:
 def _pick_magnet(store: Store) -> BackTrace | None:
     """The magnet lot whose trace shows the most: several origins, mines and imports both."""
     best: tuple[tuple[int, int, int], BackTrace] | None = None
-    lots = [h.lot for h in reetrace.search_lots(store, form="magnet", limit=40).hits]
+    lots = [h.lot for h in reetrace.search_lots(store, form="magnet", order="recorded", limit=40).hits]
     with store.reading() as conn:
         for lot in lots:
             t = reetrace.trace_back(conn, lot, findings_for=reetrace.audit_findings)

@@ -77,13 +77,18 @@ def search_lots(
     limit: int = 50,
     offset: int = 0,
     references: bool = True,
+    order: str = "lot",
 ) -> LotSearch:
     """Lots (effective output lines) matching every criterion given, ordered by code.
 
     ``text``: a case-insensitive prefix of the lot code (``ENT:CODE`` or ``CODE``), or a customs
     entry or document number. ``enterprise``: the lot's holder. ``period``: ``YYYY-MM``, the month
-    (Asia/Shanghai) of the creating event. ``form``: ``magnet``, ``oxide``…
+    (Asia/Shanghai) of the creating event. ``form``: ``magnet``, ``oxide``…  ``order``: ``"lot"``
+    (by code) or ``"recorded"`` (by position in the log: the first lots recorded first).
     """
+    if order not in ("lot", "recorded"):
+        raise ValueError("order must be 'lot' or 'recorded'")
+    by = "l.lot, l.position" if order == "lot" else "l.position, l.lot"
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
@@ -114,14 +119,21 @@ def search_lots(
                     alts.append(sql.prefix_match("l.lot", f"t{i}"))
                     params |= sql.prefix_params(f"t{i}", f"{code}:{text}")
             top = offset + limit + 1  # each list is cut to the page's end: their merge still is exact
-            rows += [(r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], params, limit=top)]
+            rows += [
+                (r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], params, by, limit=top)
+            ]
             if references:
-                rows += _by_reference(conn, text, where, params, top)
+                rows += _by_reference(conn, text, where, params, by, top)
         else:
-            rows += [(r, "filter") for r in _select(conn, where, params, limit=offset + limit + 1)]
+            rows += [(r, "filter") for r in _select(conn, where, params, by, limit=offset + limit + 1)]
     seen: set[tuple[str, int]] = set()
     unique = []
-    for r, why in sorted(rows, key=lambda rw: (rw[0].lot, rw[0].position)):
+
+    def key(rw: tuple[Any, str]) -> tuple[Any, ...]:
+        r = rw[0]
+        return (r.lot, r.position) if order == "lot" else (r.position, r.lot)
+
+    for r, why in sorted(rows, key=key):
         if (r.lot, r.position) not in seen:
             seen.add((r.lot, r.position))
             unique.append((r, why))
@@ -131,11 +143,11 @@ def search_lots(
 
 
 def _select(
-    conn: Connection, where: list[str], params: dict[str, Any], *, limit: int | None = None
+    conn: Connection, where: list[str], params: dict[str, Any], by: str, *, limit: int | None = None
 ) -> list[Any]:
     q = (
         f"SELECT {_COLS} FROM effective_lots l JOIN events e ON e.position = l.position "
-        f"WHERE {' AND '.join(where) or '1 = 1'} ORDER BY l.lot, l.position"
+        f"WHERE {' AND '.join(where) or '1 = 1'} ORDER BY {by}"
         + (f" LIMIT {int(limit)}" if limit is not None else "")
     )
     stmt = sa.text(q).columns(occurred_at=UTCDateTime())
@@ -148,7 +160,7 @@ def _enterprises(conn: Connection) -> list[str]:
 
 
 def _by_reference(
-    conn: Connection, text: str, where: list[str], params: dict[str, Any], limit: int
+    conn: Connection, text: str, where: list[str], params: dict[str, Any], by: str, limit: int
 ) -> list[tuple[Any, str]]:
     """Lots created or drawn by events whose customs entry or a document number is ``text``."""
     sql = dialect_of(conn)
@@ -169,7 +181,7 @@ def _by_reference(
     drawn = sql.member("i.position", "refpos", "bigint")
     lots_of = f"({member} OR l.lot IN (SELECT i.lot FROM inputs i WHERE {drawn}))"
     out = []
-    for r in _select(conn, [*where, lots_of], {**params, "refpos": positions}, limit=limit):
+    for r in _select(conn, [*where, lots_of], {**params, "refpos": positions}, by, limit=limit):
         out.append((r, matched.get(int(r.position), "documents")))
     return out
 

@@ -37,8 +37,8 @@ def lots_cmd(
     """Find lots: TEXT is a lot code prefix (with or without ENT:, any case), a customs entry or a
     document number (waybill, invoice… of the event that created or drew the lot).
 
-    Examples: reetrace lots mag-2503 --form magnet;  reetrace lots 530420250311001;
-    reetrace lots -e NBMAG -p 2025-03 --limit 20 --offset 20
+    Example: reetrace lots mag-2503 --form magnet   (also: reetrace lots 530420250311001;
+    reetrace lots -e NBMAG -p 2025-03 --limit 20 --offset 20)
     """
     period = parse_period(period)
     with store_for(db) as store:
