@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -291,19 +292,22 @@ def test_piped_tables_show_full_identifiers_and_no_markup(db: str, cmd: list[str
     assert LONG in r.stdout, r.stdout
 
 
-def test_every_command_speaks_json(db: str, tmp_path: Path) -> None:
+def test_every_command_speaks_json(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reg = tmp_path / "registry.json"
     commands = [
         ["registry", "load", str(reg)], ["registry", "show"], ["submit", "MINE-2025-03.jsonl", "-e",
         "MINE", "-p", "2025-03", *ON_TIME], ["lot", "MINE:ORE-2503-A"], ["events", "-e", "MINE"],
         ["lots", "ore"], ["trace", "MINE:ORE-2503-A"], ["trace", "MINE:ORE-2503-A", "--forward"],
         ["audit", "--as-of", "2025-05-01"], ["quota", "report", "--year", "2025"],
-        ["submissions", "status", "--period", "2025-03"], ["verify"], ["checkpoint"],
+        ["submissions", "status", "--period", "2025-03"], ["verify"], ["checkpoint"], ["init"],
+        ["load", str(tmp_path)],
     ]  # fmt: skip
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     for cmd in commands:
         r = invoke(db, *cmd, "--json")
         assert isinstance(orjson.loads(r.stdout), dict), cmd
+    gen = CliRunner().invoke(main, ["generate", "gen", "--scale", "0.02", "--months", "1", "--json"])
+    assert orjson.loads(gen.stdout)["events"] > 0
     for cmd, code in ((["lot", "MINE:NOPE"], 1), (["events", "-e", "NOPE"], 1),
                       (["audit", "--from", "2025-13"], 2), (["submit", "broken.jsonl", "-e", "MINE",
                        "-p", "2025-03"], 1)):  # fmt: skip
@@ -427,3 +431,41 @@ def test_registry_references_and_reload_changes(db: str, tmp_path: Path) -> None
     assert "1 enterprises changed (MINE)" in r.output and "1 sites changed (BO)" in r.output
     got = orjson.loads(invoke(db, "registry", "load", str(f), "--json").stdout)
     assert got["sites"] == {"added": 0, "changed": 0, "unchanged": 1, "changed_codes": []}
+
+
+# -- the same on both backends ----------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_same_store_same_bytes_on_both_backends(sqlite_url: str, pg_url: str, tmp_path: Path) -> None:
+    outputs = []
+    for n, url in enumerate((sqlite_url, pg_url)):
+        folder = tmp_path / f"copy{n}"  # a different path each time: the chain must not see it
+        folder.mkdir()
+        reg = folder / "registry.json"
+        reg.write_bytes(orjson.dumps(REGISTRY))
+        invoke(url, "registry", "load", str(reg))
+        for ent, evs in (("MINE", MARCH), ("IMP", IMPORTS)):
+            f = write_jsonl(folder / f"{ent}-2025-03.jsonl", evs)
+            invoke(url, "submit", str(f), "-e", ent, "-p", "2025-03", *ON_TIME)
+        outputs.append(
+            [
+                invoke(url, "checkpoint").stdout,
+                invoke(url, "trace", "MINE:ORE-2503-A", "--forward", "--json", "--no-findings").stdout,
+                invoke(url, "trace", f"MINE:{LONG}", "--json", "--no-findings").stdout,
+                invoke(url, "lots", "--json").stdout,
+            ]
+        )
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.postgres
+def test_postgres_refusals_are_one_line(pg_url: str, tmp_path: Path) -> None:
+    invoke(pg_url, "init")
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the server now refuses every write
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    reg = tmp_path / "registry.json"
+    reg.write_bytes(orjson.dumps(REGISTRY))
+    r = invoke(pg_url, "registry", "load", str(reg), code=1)
+    assert "read-only transaction" in r.output and "Traceback" not in r.output

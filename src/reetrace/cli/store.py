@@ -28,8 +28,9 @@ from reetrace.cli.common import (
 
 @click.command("init")
 @db_option
+@json_option
 @errors_to_click
-def init_cmd(db: str) -> None:
+def init_cmd(db: str, as_json: bool) -> None:
     """Create the schema, or migrate it to the newest version.
 
     Other commands do this on first use too; run it to prepare a database ahead of time.
@@ -37,7 +38,11 @@ def init_cmd(db: str) -> None:
     Example: reetrace init --db postgresql://postgres@localhost/reetrace
     """
     with store_for(db, create=True) as store:
-        click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
+        revision = reetrace.schema_revision(store)
+    if as_json:
+        print_json({"revision": revision, "backend": store.dialect})
+    else:
+        click.echo(f"schema at revision {revision} ({store.dialect})")
 
 
 @click.group("registry")
