@@ -156,7 +156,10 @@ def _select(
 
 
 def _enterprises(conn: Connection) -> list[str]:
-    return [r[0] for r in conn.execute(sa.text("SELECT DISTINCT code FROM enterprises ORDER BY code"))]
+    """Every enterprise that may hold lots: the registry's, and any that submitted (both small tables;
+    a lot's holder is the enterprise that reported creating it)."""
+    q = "SELECT code FROM enterprises UNION SELECT enterprise FROM submissions"
+    return sorted({r[0] for r in conn.execute(sa.text(q))})
 
 
 def _by_reference(
