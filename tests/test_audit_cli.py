@@ -68,7 +68,7 @@ def test_audit_csv_and_table(db: str) -> None:
 
 
 def test_audit_bad_period(db: str) -> None:
-    assert "not YYYY-MM" in run(db, "audit", "--from", "2025-13", code=1).output
+    assert "not YYYY-MM" in run(db, "audit", "--from", "2025-13", code=2).output  # a usage error
 
 
 def test_quota_report(db: str) -> None:

@@ -59,6 +59,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # reading
     "lot_report": ("reetrace.inspection", "lot_report"),
     "list_events": ("reetrace.inspection", "list_events"),
+    "search_lots": ("reetrace.search", "search_lots"),
+    "similar_lots": ("reetrace.search", "similar_lots"),
+    "LotSearch": ("reetrace.search", "LotSearch"),
     # trace
     "trace_back": ("reetrace.trace", "trace_back"),
     "trace_forward": ("reetrace.trace", "trace_forward"),
@@ -90,6 +93,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Problem": ("reetrace.errors", "Problem"),
     "NotRegistered": ("reetrace.errors", "NotRegistered"),
     "StoreError": ("reetrace.errors", "StoreError"),
+    "NoStore": ("reetrace.errors", "NoStore"),
     "Busy": ("reetrace.errors", "Busy"),
     "Refused": ("reetrace.errors", "Refused"),
     "VerificationFailed": ("reetrace.errors", "VerificationFailed"),
@@ -111,6 +115,8 @@ __all__ = [
     "ForwardTrace",
     "InputError",
     "LotNotFound",
+    "LotSearch",
+    "NoStore",
     "NotRegistered",
     "Period",
     "Problem",
@@ -151,7 +157,9 @@ __all__ = [
     "run_audit",
     "run_demo",
     "schema_revision",
+    "search_lots",
     "show_registry",
+    "similar_lots",
     "submissions_status",
     "submit",
     "trace_back",
@@ -195,6 +203,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
         Busy,
         InputError,
         LotNotFound,
+        NoStore,
         NotRegistered,
         Problem,
         ReetraceError,
@@ -214,6 +223,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.intake.submit import SubmissionResult, submit
     from reetrace.models import Event, Registry
     from reetrace.periods import SHANGHAI, Period
+    from reetrace.search import LotSearch, search_lots, similar_lots
     from reetrace.store import DEFAULT_URL, Store, open_store, resolve_url
     from reetrace.store.migrate import store_revision as schema_revision
     from reetrace.store.verify import Checkpoint, VerifyResult, checkpoint, verify

@@ -56,11 +56,9 @@ def _counts(store: Store) -> dict[str, int]:
 def _pick_magnet(store: Store) -> BackTrace | None:
     """The magnet lot whose trace shows the most: several origins, mines and imports both."""
     best: tuple[tuple[int, int, int], BackTrace] | None = None
+    lots = [h.lot for h in reetrace.search_lots(store, form="magnet", order="recorded", limit=40).hits]
     with store.reading() as conn:
-        lots = conn.execute(
-            sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY position LIMIT 40")
-        ).scalars()
-        for lot in list(lots):
+        for lot in lots:
             t = reetrace.trace_back(conn, lot, findings_for=reetrace.audit_findings)
             kinds = {o.kind for o in t.origins}
             score = (int({"mine", "import"} <= kinds), len(t.origins), -len(t.nodes))

@@ -4,6 +4,7 @@ ReetraceError
  ├── InputError          a file, or a record in it, is wrong: carries every Problem found
  ├── NotRegistered       the reporter (or another required party) is not in the registry
  ├── StoreError          the database refused or failed
+ │    ├── NoStore        the URL names no reetrace store (and the command may not create one)
  │    ├── Busy           another writer held the log longer than the lock timeout
  │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
  ├── VerificationFailed  the log or a derived table no longer matches the hash chain
@@ -57,6 +58,10 @@ class NotRegistered(ReetraceError):
 
 class StoreError(ReetraceError):
     """The database refused or failed."""
+
+
+class NoStore(StoreError):
+    """The URL names no reetrace store, and the caller asked not to create one."""
 
 
 class Busy(StoreError):

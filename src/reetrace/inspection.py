@@ -8,6 +8,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reetrace.errors import NotRegistered
 from reetrace.models import split_lot
 from reetrace.periods import Period
 from reetrace.store import Store
@@ -108,5 +109,13 @@ def list_events(store: Store, enterprise: str, period: str | None = None) -> lis
             d = _event(row)
             d["record"] = _record(conn, d["position"])
             out.append(d)
+        if not out:
+            known = conn.execute(
+                sa.text("SELECT 1 FROM enterprises WHERE code = :c UNION ALL "
+                        "SELECT 1 FROM events WHERE enterprise = :c"),
+                {"c": enterprise},
+            ).first()  # fmt: skip
+            if known is None:
+                raise NotRegistered(f"{enterprise} is an unknown enterprise: not in the registry, no events")
         _sign_with(conn, out)
     return out

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "checkpoint": "reetrace.cli.store:checkpoint_cmd",
     "lot": "reetrace.cli.store:lot_cmd",
     "events": "reetrace.cli.store:events_cmd",
+    "lots": "reetrace.cli.search:lots_cmd",
     "audit": "reetrace.cli.audit:audit_cmd",
     "quota": "reetrace.cli.audit:quota_group",
     "submissions": "reetrace.cli.audit:submissions_group",
@@ -55,6 +56,23 @@ class LazyGroup(click.Group):
         if not isinstance(cmd, click.Command):
             raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
         return cmd
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; errors as JSON with ``--json``, exit 130 on Ctrl-C."""
+        from reetrace.cli.common import print_json_error
+
+        wants_json = "--json" in [*getattr(ctx, "_protected_args", []), *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if not wants_json:
+                raise
+            problems = list(getattr(exc, "problems", []))
+            print_json_error(exc.message, problems)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("stopped; nothing of the current file was written", err=True)
+            ctx.exit(130)
 
 
 @click.group(

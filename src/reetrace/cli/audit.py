@@ -10,16 +10,28 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import reetrace
-from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
+from reetrace.cli.common import (
+    console,
+    csv_safe,
+    db_option,
+    display_time,
+    errors_to_click,
+    json_option,
+    parse_period,
+    parse_time,
+    print_json,
+    store_for,
+)
 
 if TYPE_CHECKING:
     from reetrace import AuditResult
 
-console = Console()
+#: Severities from the most to the least serious (``--fail-on``).
+SEVERITIES = ("high", "medium", "low")
 F = TypeVar("F", bound=Callable[..., Any])
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -50,7 +62,12 @@ def as_of_option(f: F) -> F:
     help=f"Override a tolerance (repeatable). Names: {', '.join(reetrace.Tolerances().to_dict())}.",
 )  # fmt: skip
 @json_option
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one finding per row.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print CSV, one finding per row (cells that a spreadsheet would run as a formula "
+              "get a leading ').")  # fmt: skip
+@click.option("--fail-on", "fail_on", type=click.Choice(SEVERITIES), metavar="SEVERITY",
+              help="Exit 1 when a finding of this severity or a more serious one exists "
+              "(high > medium > low), after printing everything. For CI and cron jobs.")  # fmt: skip
 @db_option
 @errors_to_click
 def audit_cmd(
@@ -62,6 +79,7 @@ def audit_cmd(
     tolerances: tuple[str, ...],
     as_json: bool,
     as_csv: bool,
+    fail_on: str | None,
     db: str,
 ) -> None:
     """Run the audit rules (docs/contract/audit-rules.md) and print their findings.
@@ -76,9 +94,12 @@ def audit_cmd(
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     tol = reetrace.Tolerances().with_overrides(tolerances)
+    period_from = parse_period(period_from, param_hint="--from")
+    period_to = parse_period(period_to, param_hint="--to")
+    when = parse_as_of(as_of)
     with store_for(db) as store:
         result = reetrace.run_audit(
-            store, period_from=period_from, period_to=period_to, as_of=parse_as_of(as_of),
+            store, period_from=period_from, period_to=period_to, as_of=when,
             enterprise=enterprise, rules=rules or None, tolerances=tol,
         )  # fmt: skip
     if as_json:
@@ -87,6 +108,12 @@ def audit_cmd(
         _print_csv(result)
     else:
         _print_table(result)
+    if fail_on is not None:
+        worst = SEVERITIES.index(fail_on)
+        hits = [f for f in result.findings if SEVERITIES.index(f.severity) <= worst]
+        if hits:
+            click.echo(f"{len(hits)} finding(s) of severity {fail_on} or higher", err=True)
+            click.get_current_context().exit(1)
 
 
 def _print_csv(result: AuditResult) -> None:
@@ -94,11 +121,11 @@ def _print_csv(result: AuditResult) -> None:
     w.writerow(["rule", "severity", "enterprise", "period", "summary", "lots", "events",
                 "event_ids", "detail"])  # fmt: skip
     for f in result.findings:
-        w.writerow([
+        w.writerow([csv_safe(cell) for cell in (
             f.rule, f.severity, f.enterprise or "", f.period or "", f.summary, " ".join(f.lots),
             " ".join(map(str, f.events)), " ".join(f.event_ids),
             orjson.dumps(f.detail, option=orjson.OPT_SORT_KEYS).decode(),
-        ])  # fmt: skip
+        )])  # fmt: skip
 
 
 def _print_table(result: AuditResult) -> None:
@@ -106,17 +133,18 @@ def _print_table(result: AuditResult) -> None:
     for f in result.findings:
         lots = ", ".join(f.lots[:3]) + (f" (+{len(f.lots) - 3})" if len(f.lots) > 3 else "")
         t.add_row(
-            f"[{_STYLE[f.severity]}]{f.severity}[/]", f.rule, f.enterprise or "", f.period or "",
-            f.summary, lots,
+            f"[{_STYLE[f.severity]}]{f.severity}[/]", escape(f.rule), escape(f.enterprise or ""),
+            escape(f.period or ""), escape(f.summary), escape(lots),
         )  # fmt: skip
+    out = console()
     if result.findings:
-        console.print(t)
+        out.print(t)
     counts = result.counts()
-    s = Table("rule", "findings", "seconds", title=f"audit as of {result.as_of.isoformat()}")
+    s = Table("rule", "findings", "seconds", title=f"audit as of {display_time(result.as_of)}")
     for rule, secs in result.timings.items():
         s.add_row(rule, str(counts.get(rule, 0)), f"{secs:.3f}")
-    console.print(s)
-    console.print(f"{len(result.findings)} finding(s)")
+    out.print(s)
+    out.print(f"{len(result.findings)} finding(s)")
 
 
 @click.group("quota")
@@ -148,11 +176,11 @@ def quota_report_cmd(year: int, as_json: bool, db: str) -> None:
     )  # fmt: skip
     for r in rows:
         t.add_row(
-            r.holder, r.kind, r.name, _t(r.mining_quota_t), _use(r.mining_use_t, r.mining_quota_t),
-            _t(r.separation_quota_t), _use(r.separation_use_t, r.separation_quota_t),
-            _t(r.separation_imported_t),
+            escape(r.holder), escape(r.kind), escape(r.name), _t(r.mining_quota_t),
+            _use(r.mining_use_t, r.mining_quota_t), _t(r.separation_quota_t),
+            _use(r.separation_use_t, r.separation_quota_t), _t(r.separation_imported_t),
         )  # fmt: skip
-    console.print(t)
+    console().print(t)
 
 
 def _t(v: float | None) -> str:
@@ -186,8 +214,10 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
 
     Example: reetrace submissions status --period 2025-03 --as-of 2025-04-11
     """
+    period = parse_period(period) or period
+    when = parse_as_of(as_of)
     with store_for(db) as store:
-        rows = reetrace.submissions_status(store, period, parse_as_of(as_of))
+        rows = reetrace.submissions_status(store, period, when)
     if as_json:
         print_json({"period": period, "rows": [r.to_dict() for r in rows]})
         return
@@ -196,11 +226,11 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
               title=f"submissions {period}")  # fmt: skip
     for r in rows:
         received = (
-            datetime.fromisoformat(r.received_at).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+            datetime.fromisoformat(r.received_at).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M%z")
             if r.received_at else ""
         )  # fmt: skip
         if r.received_at_given:
             received += " (given)"  # stated by a historical load, not the clock
-        t.add_row(r.enterprise, r.name or "", f"[{style[r.status]}]{r.status}[/]",
+        t.add_row(escape(r.enterprise), escape(r.name or ""), f"[{style[r.status]}]{r.status}[/]",
                   "yes" if r.active else "no", received, str(r.submissions))  # fmt: skip
-    console.print(t)
+    console().print(t)

@@ -62,32 +62,40 @@ def generate_cmd(
 
 @click.command("load")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--continue-on-error", is_flag=True,
+              help="Go on after a file that fails; list failures at the end (exit 1 if any).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @db_option
+@json_option
 @errors_to_click
-def load_cmd(directory: str, quiet: bool, db: str) -> None:
-    """Load a generated dataset (registry, then every submission in manifest order).
+def load_cmd(directory: str, continue_on_error: bool, quiet: bool, db: str, as_json: bool) -> None:
+    """Load a folder of monthly files: ENT-YYYY-MM.jsonl or .csv (optionally .gz) with registry.json
+    beside them, or a dataset from `reetrace generate` (in its manifest's order).
 
-    Each submission goes through `reetrace submit` with its recorded time of receipt; loading the
-    same dataset again adds nothing.
+    Each file is one submission, all or nothing, in its own transaction. Interrupted (Ctrl-C, exit
+    130) or stopped by an error, run the same command again to resume: files already recorded with
+    the same content are recognised by their hash and skipped without being parsed.
 
-    Example: reetrace load data/2025 --db postgresql://postgres@localhost/reetrace
+    Example: reetrace load reports/2025-03 --continue-on-error
     """
     total = len(reetrace.read_manifest(Path(directory)))
-    with store_for(db) as store:
-        if quiet or not sys.stderr.isatty():
-            summary = reetrace.load_dataset(store, Path(directory))
+    with store_for(db, create=True) as store:
+        if quiet or as_json or not sys.stderr.isatty():
+            summary = reetrace.load_dataset(store, Path(directory), continue_on_error=continue_on_error)
         else:
             with Progress("loading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=Console(stderr=True), transient=True) as bar:  # fmt: skip
                 task = bar.add_task("submissions", total=total)
                 summary = reetrace.load_dataset(
-                    store, Path(directory), on_submission=lambda _r: bar.advance(task)
-                )
-    click.echo(
-        f"loaded {summary.submissions} submissions: {summary.events:,} new events, "
-        f"{summary.lot_lines:,} lot lines, {summary.late} late"
-    )
+                    store, Path(directory), continue_on_error=continue_on_error,
+                    on_file=lambda _f, _o: bar.advance(task),
+                )  # fmt: skip
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        click.echo(summary.message())
+    if summary.failed:
+        click.get_current_context().exit(1)
 
 
 @click.command("demo")
@@ -105,7 +113,7 @@ def demo_cmd(workdir: str, scale: float, seed: int, db: str) -> None:
 
     Example: reetrace demo
     """
-    with store_for(db) as store:
+    with store_for(db, create=True) as store:
         report = reetrace.run_demo(store, Path(workdir), Console(), scale=scale, seed=seed)
     if report.missed:
         raise click.ClickException(f"{len(report.missed)} injected violations were not found")

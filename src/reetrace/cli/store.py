@@ -9,13 +9,22 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 import reetrace
-from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
-
-console = Console()
+from reetrace.cli.common import (
+    console,
+    db_option,
+    display_time,
+    errors_to_click,
+    json_option,
+    parse_period,
+    parse_time,
+    print_json,
+    store_for,
+)
 
 
 @click.command("init")
@@ -26,8 +35,11 @@ console = Console()
 )
 @click.option("--writer-role", default="reetrace_writer", show_default=True, help="SELECT and INSERT only.")
 @db_option
+@json_option
 @errors_to_click
-def init_cmd(roles: bool, print_roles_sql: bool, owner_role: str, writer_role: str, db: str) -> None:
+def init_cmd(
+    roles: bool, print_roles_sql: bool, owner_role: str, writer_role: str, db: str, as_json: bool
+) -> None:
     """Create the schema, or migrate it to the newest version.
 
     Other commands do this on first use too; run it to prepare a database ahead of time. With --roles
@@ -43,12 +55,17 @@ def init_cmd(roles: bool, print_roles_sql: bool, owner_role: str, writer_role: s
         for stmt in roles_sql(owner_role, writer_role):
             click.echo(stmt + ";")
         return
-    with store_for(db) as store:
-        click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
+    with store_for(db, create=True) as store:
+        revision = reetrace.schema_revision(store)
         if roles:
             with store.engine.begin() as conn:
                 create_roles(conn, owner_role, writer_role)
-            click.echo(f"roles: {owner_role} owns the schema; {writer_role} may SELECT and INSERT")
+    if as_json:
+        print_json({"revision": revision, "backend": store.dialect, "roles": roles})
+        return
+    click.echo(f"schema at revision {revision} ({store.dialect})")
+    if roles:
+        click.echo(f"roles: {owner_role} owns the schema; {writer_role} may SELECT and INSERT")
 
 
 @click.group("registry")
@@ -59,15 +76,23 @@ def registry_group() -> None:
 @registry_group.command("load")
 @click.argument("file", type=click.Path(dir_okay=False))
 @db_option
+@json_option
 @errors_to_click
-def registry_load(file: str, db: str) -> None:
+def registry_load(file: str, db: str, as_json: bool) -> None:
     """Load a registry file; appends what is new or changed, never rewrites history.
+
+    Every reference (a site's enterprise, an enterprise's group, a quota's holder) must name a
+    record of the same file or of the store. Prints what changed, per kind, with the codes.
 
     Example: reetrace registry load registry.json
     """
     reg = reetrace.parse_registry(file)
-    with store_for(db) as store:
-        click.echo(reetrace.load_registry(store, reg).message())
+    with store_for(db, create=True) as store:
+        result = reetrace.load_registry(store, reg, source=file)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(result.message())
 
 
 @registry_group.command("show")
@@ -84,27 +109,29 @@ def registry_show(db: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
+    out = console()
     t = Table("enterprise", "name", "group", "roles", "approved", "sites", title="enterprises")
     sites: dict[str, list[str]] = {}
     for s in data["sites"]:
         sites.setdefault(s["enterprise"], []).append(f"{s['code']} ({s['kind']})")
     for e in data["enterprises"]:
-        t.add_row(
+        t.add_row(*map(escape, (
             e["code"], e["name"], e.get("group", ""), " ".join(e["roles"]),
             "yes" if e["approved"] else "no", ", ".join(sites.get(e["code"], [])),
-        )  # fmt: skip
-    console.print(t)
+        )))  # fmt: skip
+    out.print(t)
     q = Table("year", "batch", "holder", "category", "t REO", title="quotas")
     for r in data["quotas"]:
-        q.add_row(str(r["year"]), str(r["batch"]), r["holder"], r["category"], f"{r['tonnes_reo']:,.0f}")
-    console.print(q)
-    console.print(f"{len(data['groups'])} groups, {len(data['enterprises'])} enterprises, "
+        q.add_row(str(r["year"]), str(r["batch"]), escape(r["holder"]), escape(r["category"]),
+                  f"{r['tonnes_reo']:,.0f}")  # fmt: skip
+    out.print(q)
+    out.print(f"{len(data['groups'])} groups, {len(data['enterprises'])} enterprises, "
                   f"{len(data['sites'])} sites, {len(data['quotas'])} quota batches")  # fmt: skip
 
 
 def _short(iso: str) -> str:
-    """An ISO time as Asia/Shanghai wall-clock minutes, the way reporters think of it."""
-    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    """An ISO time as Asia/Shanghai wall-clock minutes with the offset, the way reporters think of it."""
+    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M%z")
 
 
 @click.command("submit")
@@ -121,6 +148,9 @@ def _short(iso: str) -> str:
     help="A historical load: allows --received-at, which the envelope records as given.",
 )  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
+@click.option("--encoding", metavar="NAME",
+              help="Encoding of a CSV file, e.g. gb18030 or gbk (default: UTF-8 with or without BOM, "
+              "GB18030 when the file is not UTF-8).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-key", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False), metavar="FILE",
@@ -136,7 +166,7 @@ def _short(iso: str) -> str:
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, historical: bool,
-    fmt: str | None, quiet: bool, log_key: str | None, receipt_file: str | None,
+    fmt: str | None, encoding: str | None, quiet: bool, log_key: str | None, receipt_file: str | None,
     signature_file: str | None, db: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
@@ -157,6 +187,14 @@ def submit_cmd(
         raise click.UsageError(
             "--received-at states the receipt time, which only a historical load may do: add --historical"
         )
+    period = parse_period(period) or period
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {encoding!r}", param_hint="--encoding") from None
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     if receipt_file and not log_key:
         raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
@@ -166,7 +204,7 @@ def submit_cmd(
         from reetrace.cli.tlog import load_signer
 
         signer = load_signer(log_key)
-    with store_for(db) as store:
+    with store_for(db, create=True) as store:
         if show_bar:
             size = Path(file).stat().st_size
             with Progress(
@@ -177,11 +215,12 @@ def submit_cmd(
                 result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
                     progress=lambda n: bar.advance(task, n), signer=signer, signature=signature,
+                    encoding=encoding,
                 )  # fmt: skip
         else:
             result = reetrace.submit(
                 store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                signer=signer, signature=signature,
+                signer=signer, signature=signature, encoding=encoding,
             )  # fmt: skip
     if receipt_file and result.receipt is not None:
         Path(receipt_file).write_text(result.receipt, encoding="utf-8")
@@ -190,7 +229,7 @@ def submit_cmd(
             "enterprise": result.enterprise, "period": result.period, "position": result.position,
             "new_events": result.new_events, "unchanged_events": result.unchanged_events,
             "lot_lines": result.lot_lines, "late": result.late, "noop": result.noop,
-            "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
+            "received_at": display_time(result.received_at), "deadline": display_time(result.deadline),
             "received_at_given": result.received_at_given, "digest": result.digest,
             "receipt": receipt_file if result.receipt else None,
             "warnings": [
@@ -212,8 +251,9 @@ def submit_cmd(
     help="A file written by `reetrace checkpoint`: prove the log still extends it.",
 )  # fmt: skip
 @db_option
+@json_option
 @errors_to_click
-def verify_cmd(checkpoint_file: str | None, db: str) -> None:
+def verify_cmd(checkpoint_file: str | None, db: str, as_json: bool) -> None:
     """Recompute the hash chain and the derived tables; name the first position that differs.
 
     Exits 0 when everything matches, 1 (with the position and the reason) when not.
@@ -228,7 +268,10 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
             result = reetrace.verify(store, against=against)
         except reetrace.VerificationFailed as exc:
             raise click.ClickException(f"verification FAILED at {exc}") from exc
-    click.echo(result.message())
+    if as_json:
+        print_json({"ok": True, "message": result.message()})
+    else:
+        click.echo(result.message())
 
 
 @click.command("checkpoint")
@@ -236,12 +279,14 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
 @click.option("--key", "key_file", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False),
               metavar="FILE", help="The log's key file for --sign (env REETRACE_LOG_KEY).")  # fmt: skip
 @db_option
+@json_option
 @errors_to_click
-def checkpoint_cmd(sign: bool, key_file: str | None, db: str) -> None:
+def checkpoint_cmd(sign: bool, key_file: str | None, db: str, as_json: bool) -> None:
     """Print the head of the chain as JSON (position, hash, Merkle root): keep it outside the database.
 
     With --sign, print the log's signed checkpoint (origin = the key's name, size, root) as published
-    to witnesses and put in receipts (docs/transparency-log.md); it is also kept in the store.
+    to witnesses and put in receipts (docs/transparency-log.md); it is also kept in the store. The
+    unsigned output is JSON already; --json is accepted for symmetry and prints the same bytes.
 
     Example: reetrace checkpoint > head-2025-04.json; reetrace checkpoint --sign --key log.key
     """
@@ -286,29 +331,34 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
     """
     with store_for(db) as store:
         rep = reetrace.lot_report(store, lot)
+        if not rep["created_by"] and not rep["drawn_by"]:
+            near = reetrace.similar_lots(store, rep["lot"])
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise click.ClickException(f"{rep['lot']}: no event mentions this lot{hint}")
     if as_json:
         print_json(rep)
         return
-    if not rep["created_by"] and not rep["drawn_by"]:
-        raise click.ClickException(f"{rep['lot']}: no event mentions this lot")
-    console.print(f"[bold]{rep['lot']}[/bold]" + ("" if rep["exists"] else "  [red]no creating event[/red]"))
+    out = console()
+    out.print(
+        f"[bold]{escape(rep['lot'])}[/bold]" + ("" if rep["exists"] else "  [red]no creating event[/red]")
+    )
     t = Table("event", "type", "at", "site", "product", "kg", "REO kg", "note", title="created by")
     for c in rep["created_by"]:
-        t.add_row(
+        t.add_row(*map(escape, (
             c["event_id"], c["type"], _short(c["occurred_at"]), c["site"] or "",
             f"{c['product']} ({c['form']})", f"{c['mass_kg']:,.1f}", f"{c['reo_kg']:,.1f}",
             _note(c),
-        )  # fmt: skip
-    console.print(t)
+        )))  # fmt: skip
+    out.print(t)
     d = Table("enterprise", "event", "type", "at", "kg", "note", title="drawn by")
     for r in rep["drawn_by"]:
-        d.add_row(
+        d.add_row(*map(escape, (
             r["enterprise"], r["event_id"], r["type"], _short(r["occurred_at"]),
             f"{r['drawn_kg']:,.1f}", _note(r),
-        )  # fmt: skip
-    console.print(d)
+        )))  # fmt: skip
+    out.print(d)
     if rep["mass_kg"] is not None:
-        console.print(f"drawn by its holder: {rep['drawn_kg']:,.1f} of {rep['mass_kg']:,.1f} kg")
+        out.print(f"drawn by its holder: {rep['drawn_kg']:,.1f} of {rep['mass_kg']:,.1f} kg")
 
 
 @click.command("events")
@@ -322,17 +372,19 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
 
     Example: reetrace events --enterprise NMSEP --period 2025-03
     """
+    period = parse_period(period)
     with store_for(db) as store:
         rows = reetrace.list_events(store, enterprise, period)
     if as_json:
-        print_json(rows)
+        print_json({"enterprise": enterprise, "period": period, "events": rows})
         return
+    out = console()
     t = Table("position", "event", "type", "at", "site", "in", "out", "note")
     for r in rows:
         rec = r["record"]
-        t.add_row(
+        t.add_row(*map(escape, (
             str(r["position"]), r["event_id"], r["type"], _short(r["occurred_at"]), r["site"] or "",
             str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))), _note(r),
-        )  # fmt: skip
-    console.print(t)
-    console.print(f"{len(rows)} events")
+        )))  # fmt: skip
+    out.print(t)
+    out.print(f"{len(rows)} events")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import sys
-from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
 import reetrace
-from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
+from reetrace.cli.common import (
+    console,
+    db_option,
+    errors_to_click,
+    json_bytes,
+    json_option,
+    print_json,
+    store_for,
+    write_output,
+)
 
 FORMATS = ("tree", "json", "dot", "graphml", "svg", "png")
 
@@ -54,34 +64,57 @@ def trace_cmd(
         raise click.UsageError(f"--format {fmt} writes a picture: give --output FILE")
     hook = reetrace.audit_findings if findings else None
     result: reetrace.BackTrace | reetrace.ForwardTrace
-    with store_for(db) as store, store.reading() as conn:
-        if forward:
-            result = reetrace.trace_forward(conn, lot, findings_for=hook)
-        else:
-            result = reetrace.trace_back(conn, lot, findings_for=hook)
+    with store_for(db) as store:
+        try:
+            with store.reading() as conn:
+                if forward:
+                    result = reetrace.trace_forward(conn, lot, findings_for=hook)
+                else:
+                    result = reetrace.trace_back(conn, lot, findings_for=hook)
+        except reetrace.LotNotFound as exc:
+            near = reetrace.similar_lots(store, lot)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise click.ClickException(f"{exc}{hint}") from exc
     if fmt in ("svg", "png"):
         assert output is not None
-        reetrace.render_picture(result, output, fmt, max_nodes=max_nodes)
+        write_output(output, lambda path: reetrace.render_picture(result, path, fmt, max_nodes=max_nodes))
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "tree":
         if output:
-            with Path(output).open("w", encoding="utf-8") as fh:
-                reetrace.print_trace(result, Console(file=fh, width=120, no_color=True))
+            buf = io.StringIO()
+            reetrace.print_trace(result, Console(file=buf, width=120, no_color=True))
+            write_output(output, buf.getvalue().encode())
         else:
-            reetrace.print_trace(result, Console())
+            reetrace.print_trace(result, console())
         return
     if fmt == "json" and not output:
-        print_json(result.to_dict())
+        print_json(stable_trace(result.to_dict()))
         return
     if fmt == "json":
-        import orjson
-
-        text = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+        data = json_bytes({"format": TRACE_FORMAT, **stable_trace(result.to_dict())})
     else:
         graph = reetrace.trace_graph(result)
         text = reetrace.graph_to_dot(graph) if fmt == "dot" else reetrace.graph_to_graphml(graph)
+        data = text.encode()
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, data)
     else:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+#: The version of the trace JSON document.
+TRACE_FORMAT = "reetrace-trace/1"
+
+
+def stable_trace(d: dict[str, Any]) -> dict[str, Any]:
+    """The trace document with its lists in one order whatever the backend returned first."""
+    out = {"format": TRACE_FORMAT, **d}
+    if isinstance(out.get("nodes"), list):
+        out["nodes"] = sorted(out["nodes"], key=lambda n: str(n.get("lot", "")))
+    if isinstance(out.get("edges"), list):
+        out["edges"] = sorted(
+            out["edges"], key=lambda e: (str(e.get("src", "")), str(e.get("dst", "")), e.get("position", 0))
+        )
+    return out

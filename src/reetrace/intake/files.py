@@ -7,6 +7,7 @@ rows of one event are consecutive and share the event's header columns). Either 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -284,11 +285,19 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def read_events(
-    stream: IO[bytes], fmt: Format, file: str = "", limits: Limits | None = None
+    stream: IO[bytes],
+    fmt: Format,
+    file: str = "",
+    encoding: str | None = None,
+    limits: Limits | None = None,
 ) -> Iterator[Parsed]:
-    """Parse and validate every record; yields each record once, valid or not, in file order."""
+    """Parse and validate every record; yields each record once, valid or not, in file order.
+
+    ``encoding`` applies to CSV (JSON Lines is UTF-8 by definition): None detects it (UTF-8, with or
+    without a BOM; GB18030, what Chinese office software writes, when the start is not UTF-8).
+    """
     limits = limits or Limits.from_env()
-    records = _read_csv(stream, file, limits) if fmt == "csv" else _read_jsonl(stream, file, limits)
+    records = _read_csv(stream, file, limits, encoding) if fmt == "csv" else _read_jsonl(stream, file, limits)
     for rec in records:
         ev = rec.event
         if ev is not None and len(ev.inputs) * len(ev.outputs) > limits.max_edges:
@@ -423,18 +432,49 @@ def csv_number(text: str) -> float:
     return value
 
 
-def _read_csv(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
-    head = stream.read(2)
-    if head in _UTF16_BOMS:
+#: Bytes looked at to detect a CSV file's encoding and delimiter.
+_SNIFF_BYTES = 1 << 16
+#: Delimiters a CSV file may use: ',' (RFC 4180) and what Excel writes where ',' is the decimal mark.
+CSV_DELIMITERS = (",", ";", "\t")
+
+
+def _detect_encoding(head: bytes) -> str:
+    """UTF-8 (BOM removed) unless the start of the file is not UTF-8: then GB18030 (a superset of GBK
+    and GB2312), which is what Excel and WPS write on Chinese Windows."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def _detect_delimiter(header_line: str) -> str:
+    """The delimiter of the header line: the candidate that splits it most (',' on a tie)."""
+    counts = {d: header_line.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None = None) -> Iterator[Parsed]:
+    head = stream.read(_SNIFF_BYTES)
+    if head[:2] in _UTF16_BOMS:
         yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
         return
-    text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, stream)), encoding="utf-8-sig", newline="")
-    reader = csv.reader(_bounded_text(text, limits.max_line_bytes))
+    if encoding is None:
+        encoding = _detect_encoding(head)
+    elif codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
+    what = "UTF-8" if encoding == "utf-8-sig" else encoding
+    text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, stream)), encoding=encoding, newline="")
     too_long = f"the line is over {limits.max_line_bytes:,} characters (the limit, REETRACE_MAX_LINE_BYTES)"
     try:
+        first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+        reader = csv.reader(_bounded_text(text, limits.max_line_bytes), delimiter=_detect_delimiter(first))
         header = next(reader, None)
     except UnicodeDecodeError:
-        yield Parsed(1, None, [Problem(1, "", "not UTF-8", file)])
+        yield Parsed(1, None, [Problem(1, "", f"not {what}; give --encoding (e.g. gb18030)", file)])
         return
     except _LineTooLong:
         yield Parsed(1, None, [Problem(1, "", too_long, file)])
@@ -448,6 +488,14 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
     unknown = [h for h in header if h not in CSV_COLUMNS]
     missing = sorted(REQUIRED_CSV_COLUMNS - set(header))
     dup = sorted({h for h in header if header.count(h) > 1})
+    if len(header) == 1 and unknown:
+        merged = unknown[0]
+        seps = sorted({c for c in merged if not (c.isalnum() or c in "_. ")})
+        hint = f" (it contains {' '.join(repr(c) for c in seps)})" if seps else ""
+        why = ("the header is one merged column: the file's delimiter is not , ; or a tab"
+               f"{hint}; save it from the spreadsheet as CSV")  # fmt: skip
+        yield Parsed(1, None, [Problem(1, "", why, file)])
+        return
     problems = [Problem(1, h, "unknown column", file) for h in unknown]
     problems += [Problem(1, h, "required column is missing", file) for h in missing]
     problems += [Problem(1, h, "column appears twice", file) for h in dup]
@@ -475,7 +523,7 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
                 group = []
             group.append((start, row))
     except UnicodeDecodeError:
-        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", "not UTF-8", file)])
+        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", f"not {what}", file)])
         return
     except csv.Error as exc:
         yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", f"bad CSV: {exc}", file)])

@@ -186,7 +186,15 @@ def _fileno(stream: Any) -> int | None:
         return None
 
 
-def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send: Any, parent: int) -> None:
+def _parse_worker(
+    stream: Any,
+    fmt: Format,
+    file: str,
+    rules: RecordRules,
+    send: Any,
+    parent: int,
+    encoding: str | None = None,
+) -> None:
     """The parser process: read, validate, encode; send chunks (with bytes read) down the pipe."""
     keep = {send.fileno()}
     fd = _fileno(stream)
@@ -196,7 +204,7 @@ def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send:
     counted = Counting(stream, lambda n: None)
     chunk: list[Prepared | Rejected] = []
     try:
-        for item in prepare(read_events(counted, fmt, file), rules, file):  # type: ignore[arg-type]
+        for item in prepare(read_events(counted, fmt, file, encoding), rules, file):  # type: ignore[arg-type]
             chunk.append(item)
             if len(chunk) >= _CHUNK:
                 send.send((counted.total, chunk))
@@ -213,7 +221,12 @@ def _parse_worker(stream: Any, fmt: Format, file: str, rules: RecordRules, send:
 
 
 def prepared_in_worker(
-    stream: Any, fmt: Format, file: str, rules: RecordRules, progress: Callable[[int], None] | None
+    stream: Any,
+    fmt: Format,
+    file: str,
+    rules: RecordRules,
+    progress: Callable[[int], None] | None,
+    encoding: str | None = None,
 ) -> Iterator[Prepared | Rejected]:
     """Parse in a forked child so that validation (pydantic) runs on the second core while this process
     spools the results. Called before the write connection is opened and before any writer thread
@@ -221,7 +234,7 @@ def prepared_in_worker(
     process and leaves through ``os._exit``."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    args = (stream, fmt, file, rules, send, os.getpid())
+    args = (stream, fmt, file, rules, send, os.getpid(), encoding)
     proc = ctx.Process(target=_parse_worker, args=args, daemon=True)
     proc.start()
     send.close()

@@ -44,13 +44,26 @@ class LoadResult:
     changed: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
     position: int | None = None
+    #: kind -> codes of the records changed (a quota's code is YEAR/BATCH/HOLDER/CATEGORY)
+    changed_codes: dict[str, list[str]] = field(default_factory=dict)
+    #: kind -> how many records of that kind were identical to the store's
+    unchanged_by_kind: dict[str, int] = field(default_factory=dict)
 
     def message(self) -> str:
         if not self.added and not self.changed:
             return f"registry unchanged ({self.unchanged} records identical)"
         parts = [f"{n} {k} added" for k, n in self.added.items()]
-        parts += [f"{n} {k} changed" for k, n in self.changed.items()]
+        parts += [f"{n} {k} changed ({', '.join(self.changed_codes.get(k, []))})"
+                  for k, n in self.changed.items()]  # fmt: skip
         return f"registry: {', '.join(parts)}; {self.unchanged} unchanged (up to position {self.position})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            kind: {"added": self.added.get(kind, 0), "changed": self.changed.get(kind, 0),
+                   "unchanged": self.unchanged_by_kind.get(kind, 0),
+                   "changed_codes": self.changed_codes.get(kind, [])}
+            for _k, kind, _m in _KINDS
+        } | {"position": self.position}  # fmt: skip
 
 
 def parse_registry(path: str) -> Registry:
@@ -93,20 +106,60 @@ def current(conn: Connection) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]
     return out
 
 
-def load(store: Store, registry: Registry) -> LoadResult:
-    """Append every new or changed record of ``registry``; one transaction."""
+def check_references(
+    registry: Registry, now: dict[str, dict[tuple[Any, ...], dict[str, Any]]], source: str = ""
+) -> None:
+    """Every reference names a record of the same file or of the store, else InputError.
+
+    A site's enterprise, an enterprise's group, a quota's holder (a group or an enterprise); each
+    problem carries the JSON path of the bad reference, e.g. ``sites[3].enterprise``.
+    """
+    groups = {k[0] for k in now["group"]} | {g.code for g in registry.groups}
+    ents = {k[0] for k in now["enterprise"]} | {e.code for e in registry.enterprises}
+    problems: list[Problem] = []
+    for i, e in enumerate(registry.enterprises):
+        if e.group is not None and e.group not in groups:
+            problems.append(Problem(0, f"enterprises[{i}].group",
+                                    f"{e.group} is not a group of the registry", source))  # fmt: skip
+    for i, s in enumerate(registry.sites):
+        if s.enterprise not in ents:
+            why = f"{s.enterprise} is not an enterprise of the registry"
+            problems.append(Problem(0, f"sites[{i}].enterprise", why, source))
+    for i, q in enumerate(registry.quotas):
+        if q.holder not in groups | ents:
+            why = f"{q.holder} is not a group or enterprise of the registry"
+            problems.append(Problem(0, f"quotas[{i}].holder", why, source))
+    if problems:
+        raise InputError(problems, file=source)
+
+
+def _code(kind: str, rec: dict[str, Any]) -> str:
+    return "/".join(str(k) for k in _key(kind, rec))
+
+
+def load(store: Store, registry: Registry, *, source: str = "") -> LoadResult:
+    """Append every new or changed record of ``registry``; one transaction.
+
+    Refuses (InputError, nothing written) a reference to a group, enterprise or quota holder that
+    is neither in the file nor in the store.
+    """
     result = LoadResult()
     with store.appending() as app:
         now = current(app.conn)
+        check_references(registry, now, source)
         for kind, plural, _model in _KINDS:
+            result.unchanged_by_kind.setdefault(plural, 0)
             for obj in getattr(registry, plural):
                 rec = obj.model_dump(mode="json", exclude_none=True)
                 prev = now[kind].get(_key(kind, rec))
                 if prev == rec:
                     result.unchanged += 1
+                    result.unchanged_by_kind[plural] += 1
                     continue
                 bucket = result.changed if prev is not None else result.added
                 bucket[plural] = bucket.get(plural, 0) + 1
+                if prev is not None:
+                    result.changed_codes.setdefault(plural, []).append(_code(kind, rec))
                 pos = app.append(kind, canonical(rec))
                 app.add(REGISTRY_TABLES[kind], registry_row(kind, pos, rec))
         result.position = app.position

@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
 #: Events per write batch: bounds memory and sets how often existing event ids are looked up.
 BATCH = 2000
-#: The longest file name a submission records (the ``submissions.source`` column).
-MAX_SOURCE = 500
 
 
 @dataclass(frozen=True)
@@ -125,13 +123,15 @@ def submit(
     batch: int = BATCH,
     signer: Signer | None = None,
     signature: str | None = None,
+    encoding: str | None = None,
 ) -> SubmissionResult:
     """Record one enterprise's file for one period. Raises InputError listing every problem.
 
     With the log's ``signer``, the result carries a receipt of what was recorded, against a checkpoint
     signed just after the commit. ``signature`` is the enterprise's signed note over the submission
     (:mod:`reetrace.intake.signatures`): checked against the registry and recorded in the envelope;
-    required when the registry says so."""
+    required when the registry says so. ``encoding``: of a CSV file (default: detected, UTF-8 or
+    GB18030; see ``read_events``)."""
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -145,8 +145,6 @@ def submit(
             raise ValueError(f"--received-at: {exc}") from None
     form: Format = detect_format(source, fmt)
     name = "<stdin>" if source == "-" else source
-    if len(name) > MAX_SOURCE:
-        raise ValueError(f"the file name is over {MAX_SOURCE} characters: the record keeps it whole")
     deadline = per.deadline()
     late = received_at > deadline
 
@@ -172,10 +170,10 @@ def submit(
             if form == "jsonl":
                 items = prepared_in_workers(raw, name, rules, progress)
             else:  # CSV records span rows: one parser process reads the whole file
-                items = prepared_in_worker(raw, form, name, rules, progress)
+                items = prepared_in_worker(raw, form, name, rules, progress, encoding)
         else:
             stream: Any = Counting(raw, progress) if progress else raw
-            items = prepare(read_events(stream, form, name), rules, name)
+            items = prepare(read_events(stream, form, name, encoding), rules, name)
         spool = stack.enter_context(Spool.of(items))
         # A file with records that fail on their own never waits for the lock: if another writer holds
         # it, those problems are reported at once; if not, the rules across records are checked too
@@ -188,7 +186,7 @@ def submit(
             "received_at_given": given,
             "deadline": deadline.isoformat(),
             "late": late,
-            "source": name,
+            "source": envelope_source(name),
             "digest": file_digest,
         }
         if signed is not None:
@@ -231,6 +229,20 @@ def submit(
 
         result = replace(result, receipt=receipt_at(store, signer, result.position))
     return result
+
+
+#: The longest source name an envelope records (a file name is at most 255 bytes on common systems).
+SOURCE_MAX = 255
+
+
+def envelope_source(name: str) -> str:
+    """What the envelope records of where a file came from: its base name, bounded.
+
+    Only the base name: the chain must not depend on where the file sat on the submitter's disk
+    (the same file submitted from two directories, or on two backends, gives the same chain).
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1] or name
+    return base[:SOURCE_MAX]
 
 
 def _hash_stream(stream: IO[bytes]) -> str:

@@ -164,6 +164,15 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------------
 
+    def has_schema(self) -> bool:
+        """Whether the database holds a reetrace schema (of any revision)."""
+        from reetrace.store.migrate import current
+
+        try:
+            return current(self.engine) is not None
+        except sa.exc.DBAPIError as exc:
+            raise self.translate(exc) from exc
+
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration (idempotent)."""
         if self._migrated:

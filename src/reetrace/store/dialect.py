@@ -57,6 +57,21 @@ class Dialect:
         """A FROM item over the members of a JSON object: columns ``key`` and ``value`` (text)."""
         raise NotImplementedError
 
+    # -- search ------------------------------------------------------------------------------------
+
+    def prefix_match(self, col: str, param: str) -> str:
+        """SQL true when text column ``col`` starts with the prefix bound by :meth:`prefix_params`,
+        ignoring ASCII case, answered from the ``0004`` search index."""
+        raise NotImplementedError
+
+    def prefix_params(self, param: str, prefix: str) -> dict[str, str]:
+        """The bind values of :meth:`prefix_match` for ``prefix``."""
+        raise NotImplementedError
+
+    def body_contains(self, body: str, param: str) -> str:
+        """SQL true when the log frame in column ``body``, lower-cased, contains the bound text."""
+        raise NotImplementedError
+
     # -- session settings -------------------------------------------------------------------------
 
     def tune_for_audit(self, conn: Connection) -> None:

@@ -92,6 +92,18 @@ class PostgresDialect(Dialect):
     def each_text(self, expr: str, alias: str) -> str:
         return f"jsonb_each_text({expr}) AS {alias}"
 
+    def prefix_match(self, col: str, param: str) -> str:
+        # Answered by ix_lots_lot_lower, an index on lower(lot) with text_pattern_ops (LIKE 'x%' on
+        # an index of the default collation cannot use it).
+        return f"lower({col}) LIKE :{param}"
+
+    def prefix_params(self, param: str, prefix: str) -> dict[str, str]:
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return {param: escaped + "%"}
+
+    def body_contains(self, body: str, param: str) -> str:
+        return f"strpos(lower(convert_from({body}, 'UTF8')), :{param}) > 0"
+
     def tune_for_audit(self, conn: Connection) -> None:
         # A whole-store audit is a handful of large joins and aggregates: JIT compiling them costs
         # seconds and wins nothing, and hash aggregates need more than the 4 MB default to stay off

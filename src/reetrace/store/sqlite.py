@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,6 +39,12 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     )
 
 
+def sqlite_path(url: str) -> Path:
+    """The file a ``sqlite:///FILE`` URL names."""
+    database = sa.engine.make_url(url).database or ""
+    return Path(database.removeprefix("file:").split("?", 1)[0])
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
 
@@ -64,6 +71,17 @@ class SqliteDialect(Dialect):
 
     def each_text(self, expr: str, alias: str) -> str:
         return f"json_each({expr}) AS {alias}"
+
+    def prefix_match(self, col: str, param: str) -> str:
+        # A range under NOCASE is answered by the index ix_lots_lot_nocase (lot COLLATE NOCASE); LIKE
+        # would be too, but only without an ESCAPE clause, and lot codes may contain % and _.
+        return f"({col} >= :{param}_lo COLLATE NOCASE AND {col} < :{param}_hi COLLATE NOCASE)"
+
+    def prefix_params(self, param: str, prefix: str) -> dict[str, str]:
+        return {f"{param}_lo": prefix, f"{param}_hi": prefix + "\U0010ffff"}
+
+    def body_contains(self, body: str, param: str) -> str:
+        return f"instr(lower(CAST({body} AS TEXT)), :{param}) > 0"
 
 
 DIALECT = SqliteDialect()

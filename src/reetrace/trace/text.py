@@ -119,7 +119,7 @@ def back_renderable(
         origins.add_column(el, justify="right")
     origins.add_column("lots", justify="right")
     for o in t.origins:
-        row: list[str | Text] = [Text(o.kind, style=ORIGIN_STYLE.get(o.kind, "")), o.id,
+        row: list[str | Text] = [Text(o.kind, style=ORIGIN_STYLE.get(o.kind, "")), Text(o.id),
                pct(o.share) + ("~" if o.estimated else "")]  # fmt: skip
         row += [pct(o.element_shares.get(el, 0.0)) if o.element_shares else "?" for el in els]
         row.append(str(len(o.lots)))
@@ -131,7 +131,7 @@ def back_renderable(
         for col in ("site", "enterprise", "share of REO"):
             plants.add_column(col)
         for p in t.separation_plants:
-            plants.add_row(p.site or "?", p.enterprise, pct(p.share))
+            plants.add_row(Text(p.site or "?"), Text(p.enterprise), pct(p.share))
         parts.append(plants)
     parts.append(Text(f"Enterprises crossed: {', '.join(t.enterprises)}"))
     parts += _findings_and_notes(t.findings, t.notes)
@@ -160,8 +160,8 @@ def _findings_and_notes(findings: list[dict[str, object]], notes: list[str]) -> 
         for col in ("rule", "severity", "enterprise", "summary"):
             table.add_column(col)
         for f in findings:
-            table.add_row(str(f.get("rule", "")), str(f.get("severity", "")),
-                          str(f.get("enterprise") or ""), str(f.get("summary", "")))  # fmt: skip
+            table.add_row(Text(str(f.get("rule", ""))), Text(str(f.get("severity", ""))),
+                          Text(str(f.get("enterprise") or "")), Text(str(f.get("summary", ""))))  # fmt: skip
         out.append(table)
     out += [Text(f"note: {n}", style="yellow") for n in notes]
     return out
@@ -203,7 +203,8 @@ def forward_renderable(
     for end in t.ended:
         detail = ", ".join(f"{k}={v}" for k, v in end.detail.items()
                            if k in ("country", "customs_entry", "to", "process"))  # fmt: skip
-        ended.add_row(end.kind, end.lot, end.enterprise, kg(end.reo_kg), pct(end.share), detail)
+        ended.add_row(end.kind, Text(end.lot), Text(end.enterprise), kg(end.reo_kg), pct(end.share),
+                      Text(detail))  # fmt: skip
     parts: list[RenderableType] = [head, ended]
     parts += _findings_and_notes(t.findings, t.notes)
     by_src: dict[str, list[Edge]] = defaultdict(list)
