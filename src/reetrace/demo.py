@@ -22,6 +22,15 @@ from rich.table import Table
 
 import reetrace
 from reetrace import BackTrace, Store
+from reetrace.store.schema import (
+    current_enterprises,
+    current_sites,
+    edges,
+    effective_lots,
+    events,
+    lots,
+    submissions,
+)
 
 #: Violations planted in the demo year: one per family of audit rules.
 DEMO_INJECT = (
@@ -46,10 +55,10 @@ def _counts(store: Store) -> dict[str, int]:
     with store.reading() as conn:
         out = {}
         for name, table in (
-            ("enterprises", "current_enterprises"), ("sites", "current_sites"),
-            ("submissions", "submissions"), ("events", "events"), ("lots", "lots"), ("edges", "edges"),
+            ("enterprises", current_enterprises), ("sites", current_sites),
+            ("submissions", submissions), ("events", events), ("lots", lots), ("edges", edges),
         ):  # fmt: skip
-            out[name] = int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+            out[name] = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
     return out
 
 
@@ -57,10 +66,13 @@ def _pick_magnet(store: Store) -> BackTrace | None:
     """The magnet lot whose trace shows the most: several origins, mines and imports both."""
     best: tuple[tuple[int, int, int], BackTrace] | None = None
     with store.reading() as conn:
-        lots = conn.execute(
-            sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY position LIMIT 40")
+        magnets = conn.execute(
+            sa.select(effective_lots.c.lot)
+            .where(effective_lots.c.form == "magnet")
+            .order_by(effective_lots.c.position)
+            .limit(40)
         ).scalars()
-        for lot in list(lots):
+        for lot in list(magnets):
             t = reetrace.trace_back(conn, lot, findings_for=reetrace.audit_findings)
             kinds = {o.kind for o in t.origins}
             score = (int({"mine", "import"} <= kinds), len(t.origins), -len(t.nodes))

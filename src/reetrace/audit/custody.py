@@ -104,15 +104,18 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     groups: dict[tuple[str, str, str], list[Any]] = {}
     doubtful: set[str] = set()
     for row in conn.execute(sa.text(sql), params):
-        if row[3] == "documents":
-            doubtful.add(row[2])
+        if row.kind == "documents":
+            doubtful.add(row.lot)
         else:
-            groups.setdefault((row[0], row[1], row[2]), []).append(row)
-    made = event_lots(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
+            groups.setdefault((row.sender, row.receiver, row.lot), []).append(row)
+    received = (int(r.position) for rows in groups.values() for r in rows if not r.is_ship)
+    made = event_lots(conn, scope, received)
     findings = []
     for (sender, receiver, lot), rows in groups.items():
-        _, _, _, kind, ship_kg, recv_kg, ship_period, recv_period = rows[0][:8]
-        recv_pos = sorted({int(r[8]) for r in rows if not r[9]})
+        first = rows[0]
+        kind, ship_kg, recv_kg = first.kind, first.ship_kg, first.recv_kg
+        ship_period, recv_period = first.ship_period, first.recv_period
+        recv_pos = sorted({int(r.position) for r in rows if not r.is_ship})
         received_as = sorted({x for p in recv_pos for x in made.get(p, []) if x != lot})
         if kind == "ship_without_receive":
             summary = f"{sender} shipped {ship_kg:.1f} kg of {lot} to {receiver}; no receive reported"
@@ -133,7 +136,7 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=ent,
                 summary=summary,
                 lots=(lot, *received_as),
-                events=tuple(sorted({int(r[8]) for r in rows})),
+                events=tuple(sorted({int(r.position) for r in rows})),
                 period=ship_period or recv_period,
                 detail={
                     "kind": kind,
@@ -196,11 +199,11 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     detail_sql = f"SELECT * FROM ({sql}) j WHERE {scope.sql.member('j.ship', 'bad', 'bigint')}"
     groups: dict[tuple[int, str], list[Any]] = {}
     for row in conn.execute(sa.text(detail_sql), scope.params(bad=ships)):
-        if (int(row[0]), row[1], row[3]) in bad:
-            groups.setdefault((int(row[0]), row[1]), []).append(row)
+        if (int(row.ship), row.lot, row.receiver) in bad:
+            groups.setdefault((int(row.ship), row.lot), []).append(row)
     findings = []
     for (ship, lot), rows in sorted(groups.items()):
-        _, _, sender, receiver, period = rows[0][:5]
+        sender, receiver, period = rows[0].sender, rows[0].receiver, rows[0].period
         findings.append(
             Finding(
                 rule="unmatched_custody",
@@ -208,14 +211,14 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=receiver,
                 summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
                 lots=(lot,),
-                events=(ship, *sorted({int(r[7]) for r in rows})),
+                events=(ship, *sorted({int(r.recv) for r in rows})),
                 period=period,
                 detail={
                     "kind": "documents",
                     "sender": sender,
                     "receiver": receiver,
-                    "ship_documents": rows[0][5],
-                    "receive_documents": sorted({r[6] for r in rows if r[6]}),
+                    "ship_documents": rows[0].ship_docs,
+                    "receive_documents": sorted({r.recv_docs for r in rows if r.recv_docs}),
                 },
             )
         )

@@ -40,7 +40,8 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
         FROM drawn d JOIN effective_lots l ON l.lot = d.lot
         WHERE d.kg > l.mass_kg * (1 + :tol) {scope.ent("l.enterprise")}
     )
-    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg, o.created, i.position, i.mass_kg, s.period
+    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg AS drawn_kg, o.created,
+           i.position AS draw, i.mass_kg AS draw_kg, s.period
     FROM over o JOIN effective_inputs i ON i.lot = o.lot
     JOIN events e ON e.position = i.position JOIN submissions s ON s.position = e.submission
     WHERE e.type <> 'receive'
@@ -49,16 +50,19 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
     tol = scope.tol.overdraw
     by_lot: dict[str, list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params(tol=tol)):
-        by_lot.setdefault(row[0], []).append(row)
+        by_lot.setdefault(row.lot, []).append(row)
     findings = []
     for lot, rows in by_lot.items():
-        _, ent, mass, reo, drawn, created = rows[0][:6]
+        first = rows[0]
+        ent, mass, reo, drawn, created = (
+            first.enterprise, first.mass_kg, first.reo_kg, first.drawn_kg, first.created
+        )  # fmt: skip
         limit = mass * (1 + tol)
-        total, crossed = 0.0, rows[-1][8]
+        total, crossed = 0.0, rows[-1].period
         for r in rows:
-            total += r[7]
+            total += r.draw_kg
             if total > limit:
-                crossed = r[8]
+                crossed = r.period
                 break
         if not scope.in_range(crossed):
             continue
@@ -71,7 +75,7 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                 summary=f"{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg "
                 f"(+{excess / mass * 100:.2f}%)",
                 lots=(lot,),
-                events=(created, *sorted({int(r[6]) for r in rows})),
+                events=(created, *sorted({int(r.draw) for r in rows})),
                 period=crossed,
                 detail={
                     "mass_kg": mass,
@@ -79,7 +83,9 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                     "excess_kg": round(excess, 3),
                     "excess_pct": round(excess / mass * 100, 3),
                     "excess_reo_kg": round(excess * reo / mass, 3),
-                    "draws": [{"position": int(r[6]), "mass_kg": r[7], "period": r[8]} for r in rows],
+                    "draws": [
+                        {"position": int(r.draw), "mass_kg": r.draw_kg, "period": r.period} for r in rows
+                    ],
                     "tolerance_pct": tol * 100,
                 },
             )
@@ -100,26 +106,26 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
     """
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params()):
-        groups.setdefault((row[0], row[2]), []).append(row)
-    outputs = event_lots(conn, scope, (int(r[3]) for rows in groups.values() for r in rows))
+        groups.setdefault((row.lot, row.enterprise), []).append(row)
+    outputs = event_lots(conn, scope, (int(r.position) for rows in groups.values() for r in rows))
     findings = []
     for (lot, ent), rows in groups.items():
-        positions = sorted({int(r[3]) for r in rows})
+        positions = sorted({int(r.position) for r in rows})
         made = sorted({x for p in positions for x in outputs.get(p, []) if x != lot})
-        kg = sum(r[5] for r in rows)
+        kg = sum(r.mass_kg for r in rows)
         findings.append(
             Finding(
                 rule="unexplained_lot",
                 severity="high",
                 enterprise=ent,
                 summary=f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
-                f"({', '.join(sorted({r[6] for r in rows}))})",
+                f"({', '.join(sorted({r.type for r in rows}))})",
                 lots=(lot, *made),
                 events=tuple(positions),
-                period=min(r[4] for r in rows),
+                period=min(r.period for r in rows),
                 detail={
                     "lot": lot,
-                    "holder": rows[0][1],
+                    "holder": rows[0].holder,
                     "referenced_by": ent,
                     "drawn_kg": round(kg, 3),
                     "deadline_passed_for": scope.closed,
@@ -172,7 +178,7 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY e.position
     """
     rows = conn.execute(sa.text(future), scope.params()).all()
-    lots = event_lots(conn, scope, (int(r[0]) for r in rows))
+    lots = event_lots(conn, scope, (int(r.position) for r in rows))
     for pos, ent, occurred, received, period in rows:
         occ, rec = to_datetime(occurred), to_datetime(received)
         findings.append(
@@ -206,19 +212,19 @@ def stock_gain(conn: Connection, scope: Scope) -> list[Finding]:
     """
     events: dict[int, list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params()):
-        events.setdefault(int(row[0]), []).append(row)
+        events.setdefault(int(row.position), []).append(row)
     findings = []
     for pos, rows in events.items():
-        kg, reo = sum(r[4] for r in rows), sum(r[5] for r in rows)
+        kg, reo = sum(r.mass_kg for r in rows), sum(r.reo_kg for r in rows)
         findings.append(
             Finding(
                 rule="stock_gain",
                 severity="medium",
-                enterprise=rows[0][1],
+                enterprise=rows[0].enterprise,
                 summary=f"stock-take adds {kg:.1f} kg ({reo:.1f} kg REO) from nowhere",
-                lots=tuple(r[3] for r in rows),
+                lots=tuple(r.lot for r in rows),
                 events=(pos,),
-                period=rows[0][2],
+                period=rows[0].period,
                 detail={"gain_kg": round(kg, 3), "gain_reo_kg": round(reo, 3)},
             )
         )

@@ -133,7 +133,7 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY sums.position
     """
     rows = list(conn.execute(sa.text(sql), scope.params(rtol=scope.tol.output_reo)))
-    lots = event_lots(conn, scope, (int(r[0]) for r in rows))
+    lots = event_lots(conn, scope, (int(r.position) for r in rows))
     return [
         Finding(
             rule="output_exceeds_input",

@@ -26,11 +26,14 @@ from sqlalchemy.engine import Connection
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots, to_datetime
 from reetrace.periods import Period, shift
+from reetrace.store.schema import submissions
 
 
 def store_periods(conn: Connection) -> tuple[str | None, str | None]:
-    row = conn.execute(sa.text("SELECT min(period), max(period) FROM submissions")).first()
-    return (row[0], row[1]) if row else (None, None)
+    period = submissions.c.period
+    q = sa.select(sa.func.min(period).label("first"), sa.func.max(period).label("last"))
+    row = conn.execute(q).first()
+    return (row.first, row.last) if row else (None, None)
 
 
 def _periods(first: str, last: str) -> list[str]:
@@ -117,7 +120,8 @@ def _days(later: datetime, earlier: datetime) -> str:
 
 def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     sql = f"""
-    SELECT r.position, t.position, r.enterprise, t.event_id, ts.period, rs.received_at, ts.deadline
+    SELECT r.position AS retract, t.position AS target, r.enterprise, t.event_id, ts.period, rs.received_at,
+           ts.deadline
     FROM retractions x JOIN events r ON r.position = x.position
     JOIN events t ON t.position = x.target
     JOIN submissions rs ON rs.position = r.submission JOIN submissions ts ON ts.position = t.submission
@@ -127,7 +131,7 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY r.position
     """
     rows = conn.execute(sa.text(sql), scope.params()).all()
-    lots = event_lots(conn, scope, (int(r[1]) for r in rows))
+    lots = event_lots(conn, scope, (int(r.target) for r in rows))
     findings = []
     for rpos, tpos, ent, target_id, period, received, deadline in rows:
         rec, dl = to_datetime(received), to_datetime(deadline)
