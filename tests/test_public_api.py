@@ -68,3 +68,24 @@ def test_no_exported_name_is_shadowed_by_a_subpackage() -> None:
 
     subpackages = {m.name for m in pkgutil.iter_modules(reetrace.__path__)}
     assert not subpackages & set(reetrace.__all__)
+
+
+def test_scripts_import_only_the_public_api() -> None:
+    """The benchmarks use the library as its users do: ``import reetrace`` / ``from reetrace import``
+    exported names, never a module inside it."""
+    import ast
+    from pathlib import Path
+
+    scripts = sorted((Path(__file__).parent.parent / "scripts").glob("*.py"))
+    assert scripts
+    bad = []
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                bad += [f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("reetrace.")]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reetrace"):
+                if node.module != "reetrace":
+                    bad.append(f"{path.name}: from {node.module} import ...")
+                else:
+                    bad += [f"{path.name}: {a.name}" for a in node.names if a.name not in reetrace.__all__]
+    assert bad == []

@@ -73,19 +73,6 @@ FROM (SELECT DISTINCT lot FROM anc WHERE stop = 0) a
 JOIN effective_edges d ON d.dst = a.lot
 """
 
-#: The same walk (stopping at scrap intakes) returning only the lots: a benchmark reference.
-STOPPED_ANCESTORS_SQL = f"{_ANCESTORS_CTE}\nSELECT DISTINCT lot FROM anc\n"
-
-#: The bare ancestor walk, without stops or joins: the reference the benchmark compares with.
-BARE_ANCESTORS_SQL = """
-WITH RECURSIVE anc(lot) AS (
-    SELECT CAST(:lot AS VARCHAR(130))
-    UNION
-    SELECT d.src FROM anc a JOIN effective_edges d ON d.dst = a.lot
-)
-SELECT lot FROM anc
-"""
-
 # Forward: the descendants; the other inputs of the events that created them ("siblings": their
 # content sets the shares); every edge into a descendant; and every draw on a descendant by its
 # holder's own events (a receive of A:L is the custody twin of A's ship, not a second draw,
