@@ -9,9 +9,9 @@ from urllib.parse import unquote
 
 import click
 import pytest
-from reetrace.intake.files import read_events
 
 from reetrace.cli import main
+from reetrace.intake.files import read_events
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

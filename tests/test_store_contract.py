@@ -22,7 +22,7 @@ from reetrace.intake.submit import submit
 from reetrace.store import Store, open_store
 from reetrace.store.schema import FACT_TABLES
 from reetrace.store.verify import Checkpoint, checkpoint, verify
-from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
+from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
 
 
 def mine_month(n: int, prefix: str = "m", day: int = 2) -> list[dict[str, Any]]:
