@@ -236,6 +236,7 @@ def _submit_worker(url: str, path: str, enterprise: str, period: str) -> None:
     store.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_submitters_never_interleave(db_url: str, tmp_path: Path) -> None:
     store = open_store(db_url)
     load_registry(store)
@@ -279,6 +280,7 @@ def _slow_worker(url: str, path: str, marker: str) -> None:
     submit(store, path, enterprise="MINE", period="2025-03", progress=progress, batch=20)
 
 
+@pytest.mark.slow
 def test_a_killed_import_leaves_nothing_behind(db_url: str, tmp_path: Path) -> None:
     store = open_store(db_url)
     load_registry(store)
