@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import reetrace
 from reetrace.cli.common import DEFAULT_URL as CLI_DEFAULT_URL
@@ -89,3 +90,27 @@ def test_scripts_import_only_the_public_api() -> None:
                 else:
                     bad += [f"{path.name}: {a.name}" for a in node.names if a.name not in reetrace.__all__]
     assert bad == []
+
+
+def test_a_submit_loads_no_drawing_migration_or_table_code(tmp_path: Path) -> None:
+    """``reetrace submit`` on a store at head: no Alembic (migrations are skipped), no rich (its progress
+    bar only when shown, tables only when printed), no matplotlib, networkx or audit."""
+    examples = Path(__file__).parent.parent / "examples"
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = reetrace.open_store(url)
+    reetrace.load_registry(store, reetrace.parse_registry(str(examples / "registry.json")))
+    store.dispose()
+    code = (
+        "import sys\n"
+        "from reetrace.cli import main\n"
+        "try:\n"
+        f"    main(['submit', {str(examples / 'NMMINE-2025-03.jsonl')!r}, '-e', 'NMMINE', '-p', '2025-03',\n"
+        f"          '--received-at', '2025-04-08T09:30:00+08:00', '--db', {url!r}, '-q'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('alembic', 'rich', 'matplotlib', 'networkx', 'reetrace.audit', 'reetrace.trace')\n"
+        "print('heavy:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "recorded 2 events" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "heavy:"

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
 import reetrace
 from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
 
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _console() -> Console:
+    """The console for tables, made on first use: rich costs start-up time a submit need not pay."""
+    from rich.console import Console
+
+    return Console()
 
 
 @click.command("init")
@@ -64,6 +72,9 @@ def registry_show(db: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
+    from rich.table import Table
+
+    console = _console()
     t = Table("enterprise", "name", "group", "roles", "approved", "sites", title="enterprises")
     sites: dict[str, list[str]] = {}
     for s in data["sites"]:
@@ -114,6 +125,9 @@ def submit_cmd(
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     with store_for(db) as store:
         if show_bar:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
             size = Path(file).stat().st_size
             with Progress(
                 "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -194,6 +208,9 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
         return
     if not rep["created_by"] and not rep["drawn_by"]:
         raise click.ClickException(f"{rep['lot']}: no event mentions this lot")
+    from rich.table import Table
+
+    console = _console()
     console.print(f"[bold]{rep['lot']}[/bold]" + ("" if rep["exists"] else "  [red]no creating event[/red]"))
     t = Table("event", "type", "at", "site", "product", "kg", "REO kg", "note", title="created by")
     for c in rep["created_by"]:
@@ -230,6 +247,9 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
+    console = _console()
     t = Table("position", "event", "type", "at", "site", "in", "out", "note")
     for r in rows:
         rec = r["record"]
