@@ -77,7 +77,10 @@ def unauthorised_actor(conn: Connection, scope: Scope) -> list[Finding]:
     rows = list(conn.execute(sa.text(sql), scope.params()))
     lots = event_lots(conn, scope, (int(r.position) for r in rows))
     findings = []
-    for kind, pos, ent, type_, site, cp, period in rows:
+    for r in rows:
+        kind, pos, ent, type_, site, cp, period = (
+            r.kind, r.position, r.enterprise, r.type, r.site, r.counterparty, r.period
+        )  # fmt: skip
         findings.append(
             Finding(
                 rule="unauthorised_actor",

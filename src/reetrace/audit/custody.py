@@ -191,7 +191,7 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     SELECT ship, lot, receiver FROM ({sql}) j
     GROUP BY ship, lot, receiver HAVING min(clash) = 1
     """
-    bad = {(int(p), lot, rc) for p, lot, rc in conn.execute(sa.text(judged), scope.params())}
+    bad = {(int(r.ship), r.lot, r.receiver) for r in conn.execute(sa.text(judged), scope.params())}
     if not bad:
         return []
     # The few ships found wanting, again with their receives for the finding's detail.

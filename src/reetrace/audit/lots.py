@@ -137,7 +137,8 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
 
 def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     early = f"""
-    SELECT i.position, i.lot, e.enterprise, e.occurred_at, c.occurred_at, l.position, s.period
+    SELECT i.position, i.lot, e.enterprise, e.occurred_at AS used_at, c.occurred_at AS made_at,
+           l.position AS created, s.period
     FROM effective_inputs i JOIN events e ON e.position = i.position
     JOIN effective_lots l ON l.lot = i.lot JOIN events c ON c.position = l.position
     JOIN submissions s ON s.position = e.submission
@@ -147,7 +148,9 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY i.position, i.lot
     """
     findings = []
-    for pos, lot, ent, used, made, created, period in conn.execute(sa.text(early), scope.params()):
+    for r in conn.execute(sa.text(early), scope.params()):
+        pos, lot, ent, created, period = r.position, r.lot, r.enterprise, r.created, r.period
+        used, made = r.used_at, r.made_at
         used_at, made_at = to_datetime(used), to_datetime(made)
         gap = (made_at - used_at).total_seconds()
         if gap <= scope.tol.time_skew_s:
@@ -179,7 +182,9 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     """
     rows = conn.execute(sa.text(future), scope.params()).all()
     lots = event_lots(conn, scope, (int(r.position) for r in rows))
-    for pos, ent, occurred, received, period in rows:
+    for r in rows:
+        pos, ent, period = r.position, r.enterprise, r.period
+        occurred, received = r.occurred_at, r.received_at
         occ, rec = to_datetime(occurred), to_datetime(received)
         findings.append(
             Finding(

@@ -153,7 +153,9 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
                 "tolerance_pct": scope.tol.output_reo * 100,
             },
         )
-        for pos, ent, period, reo_in, reo_out in rows
+        for pos, ent, period, reo_in, reo_out in (
+            (r.position, r.enterprise, r.period, r.reo_in, r.reo_out) for r in rows
+        )
     ]
 
 

@@ -66,7 +66,8 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
           {scope.ent("o.enterprise")}
         ORDER BY 1, 2
         """
-        for ent, period in conn.execute(sa.text(missing), scope.params(due=scope.sql.array(due))):
+        for row in conn.execute(sa.text(missing), scope.params(due=scope.sql.array(due))):
+            ent, period = row.enterprise, row.period
             deadline = Period.parse(period).deadline()
             findings.append(
                 Finding(
@@ -88,7 +89,9 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY s.position
     """
     has_events = """SELECT 1 FROM events WHERE submission = :p LIMIT 1"""
-    for pos, ent, period, received, deadline, supplement in conn.execute(sa.text(late), scope.params()):
+    for row in conn.execute(sa.text(late), scope.params()):
+        pos, ent, period, supplement = row.position, row.enterprise, row.period, row.supplement
+        received, deadline = row.received_at, row.deadline
         if supplement and conn.execute(sa.text(has_events), {"p": pos}).first() is None:
             continue
         rec, dl = to_datetime(received), to_datetime(deadline)
@@ -133,7 +136,9 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     rows = conn.execute(sa.text(sql), scope.params()).all()
     lots = event_lots(conn, scope, (int(r.target) for r in rows))
     findings = []
-    for rpos, tpos, ent, target_id, period, received, deadline in rows:
+    for r in rows:
+        rpos, tpos, ent, target_id, period = r.retract, r.target, r.enterprise, r.event_id, r.period
+        received, deadline = r.received_at, r.deadline
         rec, dl = to_datetime(received), to_datetime(deadline)
         findings.append(
             Finding(
@@ -190,9 +195,8 @@ def submission_status(conn: Connection, period: str, as_of: datetime) -> list[Su
     ORDER BY w.code
     """
     out = []
-    for code, name, first, n, active in conn.execute(
-        sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}
-    ):
+    for row in conn.execute(sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}):
+        code, name, first, n, active = row.code, row.name, row.first, row.n, row.active
         received = to_datetime(first) if first is not None else None
         if received is not None:
             status = "late" if received > deadline else "on_time"

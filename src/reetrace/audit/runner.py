@@ -148,7 +148,7 @@ def _with_event_ids(conn: Connection, scope: Scope, findings: Iterable[Finding])
     if not wanted:
         return found
     sql = f"SELECT position, event_id FROM events WHERE {scope.sql.member('position', 'ps', 'bigint')}"
-    ids = {int(p): e for p, e in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)})}
+    ids = {int(r.position): r.event_id for r in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)})}
     out = []
     for f in found:
         if f.events:
