@@ -32,10 +32,8 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from reetrace.audit import RULES, findings_for, run_audit
-from reetrace.generate import generate
-from reetrace.intake.dataset import load_dataset
-from reetrace.store import Store, open_store
+from reetrace import RULES, Store, findings_for, load_dataset, open_store, run_audit
+from reetrace import generate_dataset as generate
 
 ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AS_OF = datetime.fromisoformat("2026-02-01T00:00:00+08:00")
@@ -129,7 +127,7 @@ def main() -> int:
         print(f"{'total (best run)':<24}{total:>9.2f}{total / reference:>8.1f}")
 
         with store.reading() as conn:
-            lots = [r[0] for r in conn.execute(sa.text("SELECT lot FROM lots ORDER BY position"))]
+            lots = list(conn.execute(sa.text("SELECT lot FROM lots ORDER BY position")).scalars())
             sample = random.Random(1).sample(lots, min(30, len(lots)))
             per_lot = []
             for lot in sample:

@@ -33,6 +33,10 @@ import psycopg
 
 ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = ("log", "submissions", "events", "lots", "inputs", "edges")
+COLUMNS = """
+SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
 PROFILE = {"La": 23.0, "Ce": 50.0, "Pr": 6.2, "Nd": 18.5, "Sm": 0.8, "Eu": 0.2, "Gd": 0.7, "Tb": 0.1,
            "Dy": 0.1, "Y": 0.4}  # fmt: skip
 REGISTRY = {
@@ -102,13 +106,10 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
     """Runs in a child process: load the registry, submit the file, report time and peak RSS."""
     from datetime import datetime
 
-    from reetrace.intake.registry import load
-    from reetrace.intake.submit import submit
-    from reetrace.models import Registry
-    from reetrace.store import open_store
+    from reetrace import Registry, load_registry, open_store, submit
 
     store = open_store(url)
-    load(store, Registry.model_validate_json(Path(registry).read_bytes()))
+    load_registry(store, Registry.model_validate_json(Path(registry).read_bytes()))
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     r = submit(store, path, enterprise="BENCH", period="2025-03",
@@ -137,8 +138,7 @@ def _peak_rss_mb() -> float:
 
 def child_load(url: str, directory: str) -> dict[str, Any]:
     """Runs in a child process: load a generated dataset submission by submission."""
-    from reetrace.intake.dataset import load_dataset
-    from reetrace.store import open_store
+    from reetrace import load_dataset, open_store
 
     store = open_store(url)
     t0 = time.perf_counter()
@@ -152,7 +152,7 @@ def child_copy_sqlite(source_url: str, target_url: str) -> dict[str, Any]:
     """Runs in a child process: bare sqlite3 executemany of the rows the store wrote, one transaction."""
     import sqlite3
 
-    from reetrace.store import open_store
+    from reetrace import open_store
 
     open_store(target_url).dispose()  # same schema, indexes and triggers as the store's
     src = sqlite3.connect(source_url.removeprefix("sqlite:///"))
@@ -172,9 +172,7 @@ def child_copy_sqlite(source_url: str, target_url: str) -> dict[str, Any]:
 
 def child_copy(source_url: str, target_url: str) -> dict[str, Any]:
     """Runs in a child process: bare binary COPY of the rows the store wrote into an identical schema."""
-    from reetrace.store import open_store
-    from reetrace.store.postgres import _pg_type
-    from reetrace.store.schema import metadata
+    from reetrace import open_store
 
     open_store(target_url).dispose()  # same schema, indexes and triggers as the store's
     rows: dict[str, list[tuple[Any, ...]]] = {}
@@ -185,10 +183,11 @@ def child_copy(source_url: str, target_url: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         with dst.transaction():
             for t in TABLES:
-                cols = list(metadata.tables[t].columns)
-                names = ", ".join(f'"{c.name}"' for c in cols)
+                # The columns and their types as the migrations created them, from the catalog.
+                cols = dst.execute(COLUMNS, (f'"{t}"',)).fetchall()
+                names = ", ".join(f'"{name}"' for name, _ in cols)
                 with dst.cursor() as cur, cur.copy(f'COPY "{t}" ({names}) FROM STDIN (FORMAT BINARY)') as cp:
-                    cp.set_types([_pg_type(c) for c in cols])
+                    cp.set_types([typ for _, typ in cols])
                     for row in rows[t]:
                         cp.write_row(row)
         dt = time.perf_counter() - t0

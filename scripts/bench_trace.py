@@ -15,11 +15,11 @@ untimed, so that the trace and the stopped walk meet the same (warm) cache, and 
 alternating order.
 
 * **bare** — ``WITH RECURSIVE`` over ``effective_edges`` returning every ancestor lot
-  (:data:`reetrace.trace.select.BARE_ANCESTORS_SQL`). In generated data a magnet's full ancestry runs
+  (:data:`BARE_ANCESTORS_SQL` below). In generated data a magnet's full ancestry runs
   through recycled scrap into the ancestries of the magnets that scrap came from, and is far larger
   than its trace, which stops at scrap intakes; so also:
 * **bare stopped** — the same walk with the trace's stop at scrap intakes, returning only the lots
-  (:data:`reetrace.trace.select.STOPPED_ANCESTORS_SQL`): the least *this* trace must do. The ratio is
+  (:data:`STOPPED_ANCESTORS_SQL` below): the least *this* trace must do. The ratio is
   taken against it.
 * **trace** — ``trace_back``: the subgraph query (lots, creating events, edges, scrap stops), origins,
   REO and element shares, plants, and the result objects.
@@ -28,10 +28,10 @@ alternating order.
 SQLite file): a lot with ``--wide`` ancestors (mines blended in batches of 10,000, the most one event
 may draw, then the batches blended) and a chain ``--deep`` hops long.
 
-Loading: to set up a million-edge store in minutes, this script writes the same log records and
-derived rows through the store's own appender and :func:`reetrace.store.derive.event_rows`, without the
-cross-record checks of ``submit`` (the generator's data passes them by construction); what is measured
-is the trace, not the load (``bench_ingest.py --dataset`` measures loading).
+Loading: through the public API only (:func:`reetrace.load_dataset`, submission by submission, as
+enterprises report), so the store under test is one that ``submit`` wrote, with every check it makes.
+A loaded database is kept and reused (``--drop`` reloads), so the load is paid once per scale; what is
+measured is the trace, not the load (``bench_ingest.py --dataset`` measures loading).
 """
 
 from __future__ import annotations
@@ -50,57 +50,38 @@ import orjson
 import psycopg
 import sqlalchemy as sa
 
-from reetrace.generate import generate
-from reetrace.intake.files import detect_format, open_source, read_events
-from reetrace.intake.registry import load, parse_registry
-from reetrace.periods import Period
-from reetrace.store import Store, open_store
-from reetrace.store.chain import canonical, digest
-from reetrace.store.derive import event_rows, submission_row
-from reetrace.store.schema import edges, events, inputs, lots, retractions, submissions
-from reetrace.trace import trace_back
-from reetrace.trace.select import BARE_ANCESTORS_SQL, STOPPED_ANCESTORS_SQL
+import reetrace
+from reetrace import Store, open_store, trace_back
 
 ADMIN = os.environ.get("REETRACE_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
+#: The bare ancestor walk, without stops or joins: the reference of the full ancestry.
+BARE_ANCESTORS_SQL = """
+WITH RECURSIVE anc(lot) AS (
+    SELECT CAST(:lot AS VARCHAR(130))
+    UNION
+    SELECT d.src FROM anc a JOIN effective_edges d ON d.dst = a.lot
+)
+SELECT lot FROM anc
+"""
 
-def bulk_load(store: Store, directory: Path) -> int:
-    """Registry, then every submission of the manifest, in order; returns the events written."""
-    load(store, parse_registry(str(directory / "registry.json")))
-    ids: dict[tuple[str, str], int] = {}
-    n = 0
-    for entry in orjson.loads((directory / "manifest.json").read_bytes()):
-        path = str(directory / entry["file"])
-        per = Period.parse(entry["period"])
-        received = datetime.fromisoformat(entry["received_at"])
-        envelope = {
-            "enterprise": entry["enterprise"], "period": str(per), "received_at": received.isoformat(),
-            "received_at_given": True, "deadline": per.deadline().isoformat(),
-            "late": received > per.deadline(), "source": path, "digest": "bench",
-        }  # fmt: skip
-        with store.appending() as app, open_source(path) as raw:
-            env = app.append("submission", canonical(envelope))
-            app.add(submissions, submission_row(env, envelope))
-            for rec in read_events(raw, detect_format(path, None), path):
-                ev = rec.event
-                if ev is None:
-                    raise SystemExit(f"{path}:{rec.line}: {rec.problems}")
-                record = canonical(ev.canonical())
-                pos = app.append("event", record, line=rec.line, submission=env)
-                ev_row, lot_rows, in_rows, edge_rows = event_rows(
-                    pos, env, rec.line, ev.canonical(), digest(record)
-                )
-                app.add(events, ev_row)
-                app.extend(lots, lot_rows)
-                app.extend(inputs, in_rows)
-                app.extend(edges, edge_rows)
-                if ev.retracts is not None:
-                    app.add(retractions, (pos, ids[(ev.enterprise, ev.retracts)]))
-                ids[(ev.enterprise, ev.event_id)] = pos
-                n += 1
-                if n % 5000 == 0:
-                    app.flush()
-    return n
+#: The trace's own walk (stopping above scrap intakes, as ``reetrace.trace`` does) returning only the
+#: lots: the least the trace must do, and the reference its ratio is taken against.
+STOPPED_ANCESTORS_SQL = """
+WITH RECURSIVE anc(lot, stop) AS (
+    SELECT CAST(:lot AS VARCHAR(130)), 0
+    UNION
+    SELECT d.src,
+           CASE WHEN e.process = 'recycling' AND EXISTS (
+                    SELECT 1 FROM effective_lots s WHERE s.lot = d.src AND s.form = 'scrap')
+                THEN 1 ELSE 0 END
+    FROM anc a
+    JOIN effective_edges d ON d.dst = a.lot
+    JOIN events e ON e.position = d.position
+    WHERE a.stop = 0
+)
+SELECT DISTINCT lot FROM anc
+"""
 
 
 def database(scale: float, drop: bool) -> str:
@@ -119,7 +100,7 @@ def prepare(scale: float, root: Path, drop: bool) -> Store:
     directory = root / f"s{scale:g}"
     if not (directory / "manifest.json").exists():
         t = time.perf_counter()
-        s = generate(directory, scale=scale, seed=1)
+        s = reetrace.generate_dataset(directory, scale=scale, seed=1)
         print(f"  generated {s.events:,} events, {s.edges:,} edges in {time.perf_counter() - t:.0f} s",
               file=sys.stderr)  # fmt: skip
     store = open_store(database(scale, drop))
@@ -127,7 +108,7 @@ def prepare(scale: float, root: Path, drop: bool) -> Store:
         loaded = conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
     if not loaded:
         t = time.perf_counter()
-        n = bulk_load(store, directory)
+        n = reetrace.load_dataset(store, directory).events
         print(f"  loaded {n:,} events in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     analyze(store)
     return store
@@ -148,8 +129,8 @@ def measure(store: Store, n_lots: int, seed: int) -> dict[str, Any]:
     queries = {"bare": sa.text(BARE_ANCESTORS_SQL), "stopped": sa.text(STOPPED_ANCESTORS_SQL)}
     with store.reading() as conn:
         n_edges = conn.execute(sa.text("SELECT count(*) FROM edges")).scalar_one()
-        magnets = [r[0] for r in conn.execute(
-            sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY lot"))]  # fmt: skip
+        magnets = list(conn.execute(
+            sa.text("SELECT lot FROM effective_lots WHERE form = 'magnet' ORDER BY lot")).scalars())  # fmt: skip
         picked = random.Random(seed).sample(magnets, min(n_lots, len(magnets)))
         for lot in picked:  # warm-up: plans, imports, caches
             conn.execute(queries["stopped"], {"lot": lot}).fetchall()
@@ -196,11 +177,8 @@ def shapes(url: str, wide: int, deep: int) -> dict[str, Any]:
     """Build a ``wide``-ancestor lot and a ``deep``-hop chain, and time their traces."""
     import tempfile
 
-    from reetrace.intake.submit import submit
-    from reetrace.models import Registry
-
     store = open_store(url)
-    load(store, Registry.model_validate(SHAPES_REGISTRY))
+    reetrace.load_registry(store, reetrace.Registry.model_validate(SHAPES_REGISTRY))
     tmp = Path(tempfile.mkdtemp())
     at = "2025-03-02T10:00:00+08:00"
 
@@ -224,7 +202,7 @@ def shapes(url: str, wide: int, deep: int) -> dict[str, Any]:
         evs.append(ev(f"d{i}", "process", process="beneficiation",
                       inputs=[{"lot": f"D{i - 1}", "mass_kg": 1000}], outputs=[line(f"D{i}", 1000)]))  # fmt: skip
     t = time.perf_counter()
-    submit(store, _events_file(tmp / "m.jsonl", evs), enterprise="M", period="2025-03",
+    reetrace.submit(store, _events_file(tmp / "m.jsonl", evs), enterprise="M", period="2025-03",
            received_at=datetime.fromisoformat("2025-04-01T10:00:00+08:00"))  # fmt: skip
     print(f"  loaded {len(evs):,} events in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     analyze(store)

@@ -1,15 +1,21 @@
-"""Fixtures shared by the suite: a store on each backend, and small helpers to fill it.
+"""Fixtures shared by the suite: a store on each backend.
 
 The ``store`` fixture runs a test twice: on a fresh SQLite file and on a throwaway PostgreSQL database
-created on the local server and dropped afterwards. PostgreSQL is required: when the server cannot be
-reached the PostgreSQL tests *fail*, unless REETRACE_SKIP_POSTGRES=1 is set on purpose (CI never sets
-it, so a skipped PostgreSQL test cannot pass CI).
+dropped afterwards. PostgreSQL is required: when the server cannot be reached the PostgreSQL tests
+*fail*, unless REETRACE_SKIP_POSTGRES=1 is set on purpose (CI never sets it, so a skipped PostgreSQL
+test cannot pass CI).
+
+PostgreSQL databases are cloned from one template per test session: ``reetrace_tpl_<pid>_<random>`` is
+created and migrated once, and each test gets ``CREATE DATABASE ... TEMPLATE`` of it (a file copy on the
+server, no migrations). Names carry the pid and a random part because several people run the suite on
+one server at once; the template and every clone are dropped at the end of the session, on failure too.
+SQLite files are created from scratch per test, so the first-use migration stays exercised there.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +31,11 @@ def _pg_base() -> str:
     return PG_ADMIN.rsplit("/", 1)[0]
 
 
+def _drop(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     try:
@@ -36,19 +47,32 @@ def pg_available() -> bool:
         pytest.fail(f"PostgreSQL is required and not reachable at {PG_ADMIN}: {exc}")
 
 
-@pytest.fixture
-def pg_url(pg_available: bool) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; dropped after the test."""
+@pytest.fixture(scope="session")
+def pg_template(pg_available: bool) -> Iterator[str]:
+    """The name of a migrated PostgreSQL database that every test's database is cloned from."""
     if not pg_available:
         pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_test_{uuid.uuid4().hex[:12]}"
+    name = f"reetrace_tpl_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
+        # Migrate it, then let go of every connection: a template must have none while it is copied.
+        open_store(f"{_pg_base()}/{name}").dispose()
+        yield name
+    finally:
+        _drop(name)
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database with the schema at head and nothing recorded; dropped after the test."""
+    name = f"reetrace_test_{os.getpid()}_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
         yield f"{_pg_base()}/{name}"
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop(name)
 
 
 @pytest.fixture

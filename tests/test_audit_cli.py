@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from reetrace.cli import main
 from reetrace.store import open_store
-from tests.audit_helpers import MARCH_RECEIVED, clean_chain, ev, inp, setup, submit_events
+from tests.builders import MARCH_RECEIVED, clean_chain, ev, inp, setup, submit_events
 
 
 def run(db: str, *args: str, code: int = 0) -> Any:

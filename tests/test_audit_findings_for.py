@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from reetrace.audit import RULES, findings_for, run_audit
 from reetrace.store import Store
-from tests.audit_helpers import AS_OF, BAYAN_OBO, MARCH_RECEIVED, ev, inp, out, setup, submit_events
+from tests.builders import AS_OF, BAYAN_OBO, MARCH_RECEIVED, ev, inp, out, setup, submit_events
 
 CONC = {"reo_pct": 50.0, "elements": BAYAN_OBO}
 

@@ -18,7 +18,7 @@ import pytest
 from reetrace.audit import Finding, run_audit
 from reetrace.generate import KINDS, generate
 from reetrace.store import Store
-from tests.audit_helpers import load_dataset
+from tests.builders import load_generated
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def explained(f: Finding, truth: list[dict[str, Any]], groups: dict[str, str]) -
 def test_clean_generated_year_has_no_findings(store: Store, tmp_path: Path) -> None:
     summary = generate(tmp_path / "data", year=2025, months=12, scale=1.0, seed=7)
     assert summary.events > 1000
-    assert load_dataset(store, tmp_path / "data") == []
+    assert load_generated(store, tmp_path / "data") == []
     result = run_audit(store, as_of=AS_OF)
     assert [f.summary for f in result.findings] == []
 
@@ -61,7 +61,7 @@ def test_clean_generated_year_has_no_findings(store: Store, tmp_path: Path) -> N
 def test_every_injected_violation_is_found(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "data"
     generate(out, year=2025, months=12, scale=1.0, seed=11, inject=["all"])
-    truth = load_dataset(store, out)
+    truth = load_generated(store, out)
     assert {t["kind"] for t in truth} == set(KINDS)
     groups = groups_of(out)
     findings = run_audit(store, as_of=AS_OF).findings

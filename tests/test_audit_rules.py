@@ -9,7 +9,7 @@ import pytest
 
 from reetrace.audit import Tolerances, run_audit
 from reetrace.store import Store
-from tests.audit_helpers import (
+from tests.builders import (
     APRIL_RECEIVED,
     AS_OF,
     BAYAN_OBO,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reetrace.store import Store
-from tests.audit_helpers import (
+from tests.builders import (
     APRIL_RECEIVED,
     BAYAN_OBO,
     MARCH_RECEIVED,

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from reetrace.cli import main
 from reetrace.intake.files import write_csv
 from reetrace.store import open_store
-from tests.helpers import BAYAN_OBO, REGISTRY, ev, inp, out, write_jsonl
+from tests.builders import BAYAN_OBO, REGISTRY, ev, inp, out, write_jsonl
 
 MARCH = [
     ev("m1", "extract", "MINE", "BO", "2025-03-02",

@@ -23,7 +23,7 @@ from reetrace.cli import main
 from reetrace.intake.files import write_csv
 from reetrace.store import open_store
 from reetrace.store.schema import SEARCH_INDEXES
-from tests.helpers import BAYAN_OBO, REGISTRY, ev, inp, out, write_jsonl
+from tests.builders import BAYAN_OBO, REGISTRY, ev, inp, out, write_jsonl
 
 REETRACE = str(Path(sys.executable).parent / "reetrace")
 ON_TIME = ["--received-at", "2025-04-03T09:00:00+08:00"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reetrace.cli import main
@@ -12,6 +13,7 @@ from reetrace.store import open_store
 from reetrace.store.verify import verify
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     work = tmp_path / "work"

@@ -309,6 +309,7 @@ def test_every_process_balances_within_its_loss_band(clean: tuple[GenerateSummar
     assert set(seen) == {"beneficiation", "separation", "metal_smelting", "magnet_making", "recycling"}
 
 
+@pytest.mark.slow
 def test_a_year_uses_its_quotas_with_margin(tmp_path: Path) -> None:
     generate(tmp_path, months=12, scale=1.0, seed=2)
     ds = Dataset.read(tmp_path)

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from reetrace.cli import main
 from reetrace.store import Store
-from tests.audit_helpers import audit, setup
-from tests.helpers import BAYAN_OBO, ev, out, write_jsonl
+from tests.builders import BAYAN_OBO, audit, ev, out, setup, write_jsonl
 
 MARCH = [
     ev("m1", "extract", "MINE", "BO", "2025-03-02",

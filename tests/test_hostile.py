@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import reetrace
 from reetrace.cli import main
 from reetrace.store import Store
-from tests.helpers import load_registry
+from tests.builders import load_registry
 from tests.hostile.corpus import CASES, periods_from, run_corpus, table
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from reetrace.elements import ELEMENTS
 from reetrace.intake.files import detect_format, open_source, read_events, write_csv
 from reetrace.models import Event
-from tests.helpers import BAYAN_OBO, ev, inp, out
+from tests.builders import BAYAN_OBO, ev, inp, out
 
 
 def parse(data: bytes, fmt: str = "jsonl") -> list[Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from reetrace.store import Store
 from reetrace.store.migrate import current, newest
-from reetrace.store.schema import SEARCH_INDEXES, metadata
+from reetrace.store.schema import SEARCH_INDEXES, metadata, views
 
 
 def _declared(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -21,6 +22,17 @@ def test_migrations_build_the_declared_schema(store: Store) -> None:
         ctx = MigrationContext.configure(conn, opts={"include_object": _declared})
         diff = compare_metadata(ctx, metadata)
     assert diff == [], f"store/schema.py and the migrations disagree: {diff}"
+
+
+def test_declared_views_are_the_migrated_views(store: Store) -> None:
+    """The views are declared on their own MetaData (left out of the comparison above): same names,
+    same columns in the same order, as the views the migrations create."""
+    with store.engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        assert set(inspector.get_view_names()) == set(views.tables)
+        for name, view in views.tables.items():
+            assert [c["name"] for c in inspector.get_columns(name)] == list(view.c.keys()), name
+    assert not set(views.tables) & set(metadata.tables)
 
 
 def test_migrating_twice_is_harmless(store: Store) -> None:

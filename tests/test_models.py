@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from reetrace.elements import ELEMENTS, METAL_PER_OXIDE, reo_equivalent
 from reetrace.models import Event, OutputLine, Registry
-from tests.helpers import BAYAN_OBO, ev, inp, out
+from tests.builders import BAYAN_OBO, ev, inp, out
 
 
 def errors(data: dict[str, Any]) -> list[tuple[str, str]]:

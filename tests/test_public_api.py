@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import reetrace
 from reetrace.cli.common import DEFAULT_URL as CLI_DEFAULT_URL
@@ -69,3 +70,48 @@ def test_no_exported_name_is_shadowed_by_a_subpackage() -> None:
 
     subpackages = {m.name for m in pkgutil.iter_modules(reetrace.__path__)}
     assert not subpackages & set(reetrace.__all__)
+
+
+def test_scripts_import_only_the_public_api() -> None:
+    """The benchmarks use the library as its users do: ``import reetrace`` / ``from reetrace import``
+    exported names, never a module inside it."""
+    import ast
+    from pathlib import Path
+
+    scripts = sorted((Path(__file__).parent.parent / "scripts").glob("*.py"))
+    assert scripts
+    bad = []
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                bad += [f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("reetrace.")]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reetrace"):
+                if node.module != "reetrace":
+                    bad.append(f"{path.name}: from {node.module} import ...")
+                else:
+                    bad += [f"{path.name}: {a.name}" for a in node.names if a.name not in reetrace.__all__]
+    assert bad == []
+
+
+def test_a_submit_loads_no_drawing_migration_or_table_code(tmp_path: Path) -> None:
+    """``reetrace submit`` on a store at head: no Alembic (migrations are skipped), no rich (its progress
+    bar only when shown, tables only when printed), no matplotlib, networkx or audit."""
+    examples = Path(__file__).parent.parent / "examples"
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = reetrace.open_store(url)
+    reetrace.load_registry(store, reetrace.parse_registry(str(examples / "registry.json")))
+    store.dispose()
+    code = (
+        "import sys\n"
+        "from reetrace.cli import main\n"
+        "try:\n"
+        f"    main(['submit', {str(examples / 'NMMINE-2025-03.jsonl')!r}, '-e', 'NMMINE', '-p', '2025-03',\n"
+        f"          '--received-at', '2025-04-08T09:30:00+08:00', '--db', {url!r}, '-q'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('alembic', 'rich', 'matplotlib', 'networkx', 'reetrace.audit', 'reetrace.trace')\n"
+        "print('heavy:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "recorded 2 events" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "heavy:"

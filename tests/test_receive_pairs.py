@@ -31,8 +31,7 @@ from reetrace.store.migrate import HEAD, _config, current
 from reetrace.store.schema import edges, events, inputs, lots, submissions
 from reetrace.store.verify import verify
 from reetrace.trace import trace_back, trace_forward
-from tests.helpers import inp, out, write_jsonl
-from tests.trace_helpers import LCPN, PRND, Chain
+from tests.builders import LCPN, PRND, Chain, inp, out, write_jsonl
 
 # Metal -> oxide factors of the reference facts (docs/contract/reference-facts.md), written out so that
 # the expected shares below are computed by hand, not by the code under test.

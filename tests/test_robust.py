@@ -22,7 +22,7 @@ from reetrace.errors import InputError
 from reetrace.intake.submit import submit
 from reetrace.store import open_store
 from reetrace.store.migrate import HEAD, current
-from tests.helpers import BAYAN_OBO, ev, load_registry, out, write_jsonl
+from tests.builders import BAYAN_OBO, ev, load_registry, out, write_jsonl
 
 RECEIVED = datetime.fromisoformat("2025-04-02T10:00:00+08:00")
 

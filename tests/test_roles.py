@@ -15,7 +15,7 @@ from reetrace.cli import main
 from reetrace.store import open_store
 from reetrace.store.roles import create_roles, roles_sql
 from reetrace.store.verify import verify
-from tests.helpers import BAYAN_OBO, ev, load_registry, out, submit_events
+from tests.builders import BAYAN_OBO, ev, load_registry, out, submit_events
 
 pytestmark = pytest.mark.postgres
 

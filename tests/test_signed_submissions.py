@@ -24,7 +24,7 @@ from reetrace.store import Store
 from reetrace.store.verify import verify
 from reetrace.tlog import generate_key, load_key
 from reetrace.tlog.keys import Signer
-from tests.helpers import BAYAN_OBO, REGISTRY, ev, out, write_jsonl
+from tests.builders import BAYAN_OBO, REGISTRY, ev, out, write_jsonl
 
 ON_TIME = datetime.fromisoformat("2025-04-05T10:00:00+08:00")
 LATER = datetime.fromisoformat("2025-04-09T10:00:00+08:00")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reetrace.store import Store
-from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events
+from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events
 
 
 def test_submit_chain(store: Store, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from reetrace.intake.submit import submit
 from reetrace.store import Store, open_store
 from reetrace.store.schema import FACT_TABLES
 from reetrace.store.verify import Checkpoint, checkpoint, verify
-from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
+from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
 
 
 def mine_month(n: int, prefix: str = "m", day: int = 2) -> list[dict[str, Any]]:
@@ -240,6 +240,7 @@ def _submit_worker(url: str, path: str, enterprise: str, period: str) -> None:
     store.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_submitters_never_interleave(db_url: str, tmp_path: Path) -> None:
     store = open_store(db_url)
     load_registry(store)
@@ -283,6 +284,7 @@ def _slow_worker(url: str, path: str, marker: str) -> None:
     submit(store, path, enterprise="MINE", period="2025-03", progress=progress, batch=20)
 
 
+@pytest.mark.slow
 def test_a_killed_import_leaves_nothing_behind(db_url: str, tmp_path: Path) -> None:
     store = open_store(db_url)
     load_registry(store)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from reetrace.errors import InputError, NotRegistered
 from reetrace.store import Store
 from reetrace.store.verify import verify
-from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
+from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events, write_jsonl
 
 ORE = out("ORE1", "concentrate", 1000, reo_pct=50, elements=BAYAN_OBO)
 

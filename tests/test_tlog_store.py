@@ -43,7 +43,7 @@ from reetrace.verifier import (
     verify_receipt,
 )
 from reetrace.witness import WitnessAlarm, witness
-from tests.helpers import BAYAN_OBO, ev, load_registry, out, submit_events, write_jsonl
+from tests.builders import BAYAN_OBO, ev, load_registry, out, submit_events, write_jsonl
 from tests.tlog_helpers import Naive
 
 LOG = "reetrace.test/log"
@@ -338,7 +338,7 @@ def test_witness_follows_an_honest_log(store: Store, tmp_path: Path, signer: Sig
 
 
 def test_cli_keys_checkpoint_receipt_witness(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.helpers import REGISTRY
+    from tests.builders import REGISTRY
 
     def run(*args: str, code: int = 0) -> Any:
         result = CliRunner().invoke(main, list(args), catch_exceptions=False)

@@ -11,8 +11,7 @@ from sqlalchemy.engine import Connection
 from reetrace.audit.for_trace import audit_findings
 from reetrace.store import Store
 from reetrace.trace import BackTrace, LotNotFound, trace_back
-from tests.helpers import out
-from tests.trace_helpers import ALLOY, PRND, Chain, magnet_chain
+from tests.builders import ALLOY, PRND, Chain, magnet_chain, out
 
 
 def back(store: Store, lot: str, **kw: Any) -> BackTrace:

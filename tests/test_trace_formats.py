@@ -18,7 +18,7 @@ from reetrace.store import Store
 from reetrace.trace import BackTrace, ForwardTrace, trace_back, trace_forward
 from reetrace.trace.graph import as_graph, to_dot, to_graphml
 from reetrace.trace.picture import render_picture
-from tests.trace_helpers import Chain, magnet_chain
+from tests.builders import Chain, magnet_chain
 
 
 @pytest.fixture

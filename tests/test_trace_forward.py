@@ -8,8 +8,7 @@ import pytest
 
 from reetrace.store import Store
 from reetrace.trace import ForwardTrace, LotNotFound, trace_forward
-from tests.helpers import out
-from tests.trace_helpers import Chain, magnet_chain
+from tests.builders import Chain, magnet_chain, out
 
 
 def forward(store: Store, lot: str) -> ForwardTrace:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from reetrace.errors import VerificationFailed
 from reetrace.store import Store
 from reetrace.store.verify import LARGE, verify
-from tests.helpers import BAYAN_OBO, ev, inp, load_registry, out, submit_events
+from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events
 from tests.test_store_contract import _tamper, mine_month
 
 

@@ -22,6 +22,14 @@ from rich.table import Table
 
 import reetrace
 from reetrace import BackTrace, Store
+from reetrace.store.schema import (
+    current_enterprises,
+    current_sites,
+    edges,
+    events,
+    lots,
+    submissions,
+)
 
 #: Violations planted in the demo year: one per family of audit rules.
 DEMO_INJECT = (
@@ -46,10 +54,10 @@ def _counts(store: Store) -> dict[str, int]:
     with store.reading() as conn:
         out = {}
         for name, table in (
-            ("enterprises", "current_enterprises"), ("sites", "current_sites"),
-            ("submissions", "submissions"), ("events", "events"), ("lots", "lots"), ("edges", "edges"),
+            ("enterprises", current_enterprises), ("sites", current_sites),
+            ("submissions", submissions), ("events", events), ("lots", lots), ("edges", edges),
         ):  # fmt: skip
-            out[name] = int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+            out[name] = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
     return out
 
 

@@ -12,16 +12,23 @@ from reetrace.errors import NotRegistered
 from reetrace.models import split_lot
 from reetrace.periods import Period
 from reetrace.store import Store
-from reetrace.store.schema import UTCDateTime
+from reetrace.store.schema import events, inputs, log, lots, retractions
 
-_EVENT_COLS = (
-    "e.position, e.event_id, e.type, e.enterprise, e.site, e.occurred_at, e.counterparty, e.process, "
-    "e.submission, e.line, (SELECT r.position FROM retractions r WHERE r.target = e.position) AS retracted_by"
-)
+
+def _event_cols() -> list[Any]:
+    e = events.c
+    retracted_by = (
+        sa.select(retractions.c.position)
+        .where(retractions.c.target == e.position)
+        .scalar_subquery()
+        .label("retracted_by")
+    )
+    return [e.position, e.event_id, e.type, e.enterprise, e.site, e.occurred_at, e.counterparty,
+            e.process, e.submission, e.line, retracted_by]  # fmt: skip
 
 
 def _record(conn: Connection, position: int) -> dict[str, Any]:
-    body = conn.execute(sa.text("SELECT body FROM log WHERE position = :p"), {"p": position}).scalar()
+    body = conn.execute(sa.select(log.c.body).where(log.c.position == position)).scalar()
     frame: dict[str, Any] = orjson.loads(bytes(body)) if body is not None else {}
     rec: dict[str, Any] = frame.get("record", {})
     return rec
@@ -44,11 +51,6 @@ def _event(row: Any) -> dict[str, Any]:
     return d
 
 
-def _typed(sql: str) -> sa.TextClause:
-    # Raw SQL text carries no column types: say that occurred_at is a UTCDateTime.
-    return sa.text(sql).columns(occurred_at=UTCDateTime())  # type: ignore[return-value]
-
-
 def lot_report(store: Store, ref: str) -> dict[str, Any]:
     """The lot, the event(s) that created it, and every event that drew from it or received it."""
     ent, code = split_lot(ref, "")
@@ -56,20 +58,18 @@ def lot_report(store: Store, ref: str) -> dict[str, Any]:
         raise ValueError(f"{ref!r}: give the lot as ENT:LOT")
     lot = f"{ent}:{code}"
     with store.reading() as conn:
+        lc = lots.c
         created = conn.execute(
-            _typed(
-                f"SELECT {_EVENT_COLS}, l.product, l.form, l.mass_kg, l.reo_pct, l.re_metal_pct, "
-                "l.reo_kg FROM lots l JOIN events e ON e.position = l.position WHERE l.lot = :lot "
-                "ORDER BY e.position"
-            ),
-            {"lot": lot},
+            sa.select(*_event_cols(), lc.product, lc.form, lc.mass_kg, lc.reo_pct, lc.re_metal_pct, lc.reo_kg)
+            .join_from(lots, events, events.c.position == lc.position)
+            .where(lc.lot == lot)
+            .order_by(events.c.position)
         ).all()
         drawn = conn.execute(
-            _typed(
-                f"SELECT {_EVENT_COLS}, i.mass_kg AS drawn_kg FROM inputs i "
-                "JOIN events e ON e.position = i.position WHERE i.lot = :lot ORDER BY e.position"
-            ),
-            {"lot": lot},
+            sa.select(*_event_cols(), inputs.c.mass_kg.label("drawn_kg"))
+            .join_from(inputs, events, events.c.position == inputs.c.position)
+            .where(inputs.c.lot == lot)
+            .order_by(events.c.position)
         ).all()
         creations = []
         for row in created:
@@ -95,17 +95,13 @@ def lot_report(store: Store, ref: str) -> dict[str, Any]:
 
 def list_events(store: Store, enterprise: str, period: str | None = None) -> list[dict[str, Any]]:
     """Events of one enterprise, optionally in one period (Asia/Shanghai month), with their records."""
-    where = "e.enterprise = :ent"
-    params: dict[str, Any] = {"ent": enterprise}
+    q = sa.select(*_event_cols()).where(events.c.enterprise == enterprise).order_by(events.c.position)
     if period:
         per = Period.parse(period)
-        where += " AND e.occurred_at >= :a AND e.occurred_at < :b"
-        params |= {"a": per.start(), "b": per.end()}
-    q = _typed(f"SELECT {_EVENT_COLS} FROM events e WHERE {where} ORDER BY e.position")
-    q = q.bindparams(*(sa.bindparam(k, type_=UTCDateTime()) for k in ("a", "b") if k in params))
+        q = q.where(events.c.occurred_at >= per.start(), events.c.occurred_at < per.end())
     out = []
     with store.reading() as conn:
-        for row in conn.execute(q, params):
+        for row in conn.execute(q):
             d = _event(row)
             d["record"] = _record(conn, d["position"])
             out.append(d)

@@ -30,7 +30,7 @@ from reetrace.errors import InputError
 from reetrace.intake.files import write_csv
 from reetrace.periods import Period
 from reetrace.store import Store
-from tests.helpers import BAYAN_OBO
+from tests.builders import BAYAN_OBO
 
 ENT = "MINE"
 CONC = {"reo_pct": 50.0, "elements": BAYAN_OBO}

@@ -54,7 +54,7 @@ def unauthorised_actor(conn: Connection, scope: Scope) -> list[Finding]:
         f"AND NOT {_role('ce.roles', 'separation')})"
     )
     sql = f"""
-    SELECT 'mining_not_approved', {cols} {base} AND e.type = 'extract'
+    SELECT 'mining_not_approved' AS kind, {cols} {base} AND e.type = 'extract'
       AND (ce.code IS NULL OR NOT ce.approved OR NOT {_role("ce.roles", "mining")})
     UNION ALL
     SELECT 'unlicensed_mine', {cols} {base} AND e.type = 'extract' AND NOT EXISTS (
@@ -75,9 +75,12 @@ def unauthorised_actor(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY 2, 1
     """
     rows = list(conn.execute(sa.text(sql), scope.params()))
-    lots = event_lots(conn, scope, (int(r[1]) for r in rows))
+    lots = event_lots(conn, scope, (int(r.position) for r in rows))
     findings = []
-    for kind, pos, ent, type_, site, cp, period in rows:
+    for r in rows:
+        kind, pos, ent, type_, site, cp, period = (
+            r.kind, r.position, r.enterprise, r.type, r.site, r.counterparty, r.period
+        )  # fmt: skip
         findings.append(
             Finding(
                 rule="unauthorised_actor",

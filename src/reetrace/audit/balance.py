@@ -132,7 +132,8 @@ def period_mass_balance(conn: Connection, scope: Scope) -> list[Finding]:
 def book_balance(conn: Connection, enterprise: str, period: str) -> dict[str, float]:
     """The REO terms of the book-stock balance of ``enterprise`` in ``period`` (module docstring)."""
     sql = """
-    SELECT 'out', e.type, CASE WHEN s.period < :p THEN 0 ELSE 1 END, sum(l.reo_kg)
+    SELECT 'out' AS side, e.type, CASE WHEN s.period < :p THEN 0 ELSE 1 END AS this_period,
+           sum(l.reo_kg) AS kg
     FROM events e JOIN submissions s ON s.position = e.submission
     JOIN effective_lots l ON l.position = e.position
     WHERE e.enterprise = :ent AND s.period <= :p
@@ -147,7 +148,8 @@ def book_balance(conn: Connection, enterprise: str, period: str) -> dict[str, fl
     """
     before: dict[str, float] = defaultdict(float)
     now: dict[tuple[str, str], float] = defaultdict(float)
-    for side, type_, current, kg in conn.execute(sa.text(sql), {"ent": enterprise, "p": period}):
+    for row in conn.execute(sa.text(sql), {"ent": enterprise, "p": period}):
+        side, type_, current, kg = row.side, row.type, row.this_period, row.kg
         if current:
             now[(side, type_)] += kg or 0.0
         else:

@@ -104,8 +104,8 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
     groups: dict[tuple[str, str, str], list[Any]] = {}
     doubtful: set[str] = set()
     for row in conn.execute(sa.text(sql), params):
-        if row[3] == "documents":
-            doubtful.add(row[2])
+        if row.kind == "documents":
+            doubtful.add(row.lot)
         else:
             groups.setdefault((row[0], row[1], row[2]), []).append(row)
     made = made_from(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
@@ -134,7 +134,7 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=ent,
                 summary=summary,
                 lots=(lot, *received_as),
-                events=tuple(sorted({int(r[8]) for r in rows})),
+                events=tuple(sorted({int(r.position) for r in rows})),
                 period=ship_period or recv_period,
                 detail={
                     "kind": kind,
@@ -189,7 +189,7 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     SELECT ship, lot, receiver FROM ({sql}) j
     GROUP BY ship, lot, receiver HAVING min(clash) = 1
     """
-    bad = {(int(p), lot, rc) for p, lot, rc in conn.execute(sa.text(judged), scope.params())}
+    bad = {(int(r.ship), r.lot, r.receiver) for r in conn.execute(sa.text(judged), scope.params())}
     if not bad:
         return []
     # The few ships found wanting, again with their receives for the finding's detail.
@@ -197,11 +197,11 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
     detail_sql = f"SELECT * FROM ({sql}) j WHERE {scope.sql.member('j.ship', 'bad', 'bigint')}"
     groups: dict[tuple[int, str], list[Any]] = {}
     for row in conn.execute(sa.text(detail_sql), scope.params(bad=ships)):
-        if (int(row[0]), row[1], row[3]) in bad:
-            groups.setdefault((int(row[0]), row[1]), []).append(row)
+        if (int(row.ship), row.lot, row.receiver) in bad:
+            groups.setdefault((int(row.ship), row.lot), []).append(row)
     findings = []
     for (ship, lot), rows in sorted(groups.items()):
-        _, _, sender, receiver, period = rows[0][:5]
+        sender, receiver, period = rows[0].sender, rows[0].receiver, rows[0].period
         findings.append(
             Finding(
                 rule="unmatched_custody",
@@ -209,14 +209,14 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=receiver,
                 summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
                 lots=(lot,),
-                events=(ship, *sorted({int(r[7]) for r in rows})),
+                events=(ship, *sorted({int(r.recv) for r in rows})),
                 period=period,
                 detail={
                     "kind": "documents",
                     "sender": sender,
                     "receiver": receiver,
-                    "ship_documents": rows[0][5],
-                    "receive_documents": sorted({r[6] for r in rows if r[6]}),
+                    "ship_documents": rows[0].ship_docs,
+                    "receive_documents": sorted({r.recv_docs for r in rows if r.recv_docs}),
                 },
             )
         )

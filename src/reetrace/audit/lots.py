@@ -53,14 +53,17 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
     tol = scope.tol.overdraw
     by_lot: dict[str, list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params(tol=tol)):
-        by_lot.setdefault(row[0], []).append(row)
+        by_lot.setdefault(row.lot, []).append(row)
     findings = []
     for lot, rows in by_lot.items():
-        _, ent, mass, reo, drawn, created = rows[0][:6]
+        first = rows[0]
+        ent, mass, reo, drawn, created = (
+            first.enterprise, first.mass_kg, first.reo_kg, first.drawn_kg, first.created
+        )  # fmt: skip
         limit = mass * (1 + tol)
         total, crossed, drawer = 0.0, rows[-1][8], rows[-1][9]
         for r in rows:
-            total += r[7]
+            total += r.draw_kg
             if total > limit:
                 crossed, drawer = r[8], r[9]
                 break
@@ -77,7 +80,7 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                 summary=f"{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg "
                 f"(+{excess / mass * 100:.2f}%)",
                 lots=(lot,),
-                events=(created, *sorted({int(r[6]) for r in rows})),
+                events=(created, *sorted({int(r.draw) for r in rows})),
                 period=crossed,
                 detail={
                     "mass_kg": mass,
@@ -85,7 +88,9 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                     "excess_kg": round(excess, 3),
                     "excess_pct": round(excess / mass * 100, 3),
                     "excess_reo_kg": round(excess * reo / mass, 3),
-                    "draws": [{"position": int(r[6]), "mass_kg": r[7], "period": r[8]} for r in rows],
+                    "draws": [
+                        {"position": int(r.draw), "mass_kg": r.draw_kg, "period": r.period} for r in rows
+                    ],
                     "tolerance_pct": tol * 100,
                     "owner": ent,
                     "crossed_by": drawer,
@@ -169,7 +174,8 @@ def _retracted_creators(conn: Connection, scope: Scope, lots: set[str]) -> dict[
 
 def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     early = f"""
-    SELECT i.position, i.lot, e.enterprise, e.occurred_at, c.occurred_at, l.position, s.period
+    SELECT i.position, i.lot, e.enterprise, e.occurred_at AS used_at, c.occurred_at AS made_at,
+           l.position AS created, s.period
     FROM effective_inputs i JOIN events e ON e.position = i.position
     JOIN effective_lots l ON l.lot = i.lot JOIN events c ON c.position = l.position
     JOIN submissions s ON s.position = e.submission
@@ -179,7 +185,9 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY i.position, i.lot
     """
     findings = []
-    for pos, lot, ent, used, made, created, period in conn.execute(sa.text(early), scope.params()):
+    for r in conn.execute(sa.text(early), scope.params()):
+        pos, lot, ent, created, period = r.position, r.lot, r.enterprise, r.created, r.period
+        used, made = r.used_at, r.made_at
         used_at, made_at = to_datetime(used), to_datetime(made)
         gap = (made_at - used_at).total_seconds()
         if gap <= scope.tol.time_skew_s:
@@ -210,8 +218,10 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY e.position
     """
     rows = conn.execute(sa.text(future), scope.params()).all()
-    lots = event_lots(conn, scope, (int(r[0]) for r in rows))
-    for pos, ent, occurred, received, period in rows:
+    lots = event_lots(conn, scope, (int(r.position) for r in rows))
+    for r in rows:
+        pos, ent, period = r.position, r.enterprise, r.period
+        occurred, received = r.occurred_at, r.received_at
         occ, rec = to_datetime(occurred), to_datetime(received)
         findings.append(
             Finding(
@@ -244,19 +254,19 @@ def stock_gain(conn: Connection, scope: Scope) -> list[Finding]:
     """
     events: dict[int, list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params()):
-        events.setdefault(int(row[0]), []).append(row)
+        events.setdefault(int(row.position), []).append(row)
     findings = []
     for pos, rows in events.items():
-        kg, reo = sum(r[4] for r in rows), sum(r[5] for r in rows)
+        kg, reo = sum(r.mass_kg for r in rows), sum(r.reo_kg for r in rows)
         findings.append(
             Finding(
                 rule="stock_gain",
                 severity="medium",
-                enterprise=rows[0][1],
+                enterprise=rows[0].enterprise,
                 summary=f"stock-take adds {kg:.1f} kg ({reo:.1f} kg REO) from nowhere",
-                lots=tuple(r[3] for r in rows),
+                lots=tuple(r.lot for r in rows),
                 events=(pos,),
-                period=rows[0][2],
+                period=rows[0].period,
                 detail={"gain_kg": round(kg, 3), "gain_reo_kg": round(reo, 3)},
             )
         )

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope
+from reetrace.store.schema import current_enterprises, current_groups, current_quotas
 
 CATEGORIES = ("mining", "separation")
 #: Receive hops followed upstream from a separation input to find an import entry.
@@ -68,8 +69,8 @@ def uses(conn: Connection, scope: Scope) -> list[Use]:
         SELECT DISTINCT w.root FROM walk w JOIN effective_lots l ON l.lot = w.lot
         JOIN events c ON c.position = l.position WHERE c.type = 'import'
     )
-    SELECT sep.yr, sep.enterprise, 'separation', sum(sep.reo),
-           sum(CASE WHEN im.root IS NOT NULL THEN sep.reo ELSE 0 END)
+    SELECT sep.yr AS year, sep.enterprise AS enterprise, 'separation' AS category, sum(sep.reo) AS reo_kg,
+           sum(CASE WHEN im.root IS NOT NULL THEN sep.reo ELSE 0 END) AS imported_kg
     FROM sep LEFT JOIN imported im ON im.root = sep.lot
     GROUP BY sep.yr, sep.enterprise
     UNION ALL
@@ -81,7 +82,7 @@ def uses(conn: Connection, scope: Scope) -> list[Use]:
     """
     yfrom = f"{scope.period_from[:4]}-01" if scope.period_from else None
     return [
-        Use(int(r[0]), r[1], r[2], float(r[3] or 0.0), float(r[4] or 0.0))
+        Use(int(r.year), r.enterprise, r.category, float(r.reo_kg or 0.0), float(r.imported_kg or 0.0))
         for r in conn.execute(sa.text(sql), scope.params(yfrom=yfrom))
     ]
 
@@ -104,16 +105,17 @@ class QuotaRow:
 
 
 def _registry(conn: Connection) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
-    enterprises = {
-        r[0]: (r[1], r[2]) for r in conn.execute(sa.text("SELECT code, name, grp FROM current_enterprises"))
-    }
-    groups = {r[0]: r[1] for r in conn.execute(sa.text("SELECT code, name FROM current_groups"))}
+    ce, cg = current_enterprises.c, current_groups.c
+    enterprises = {r.code: (r.name, r.grp) for r in conn.execute(sa.select(ce.code, ce.name, ce.grp))}
+    groups = {r.code: r.name for r in conn.execute(sa.select(cg.code, cg.name))}
     return enterprises, groups
 
 
 def _quotas(conn: Connection) -> dict[tuple[int, str, str], float]:
-    sql = "SELECT year, holder, category, sum(tonnes_reo) FROM current_quotas GROUP BY 1, 2, 3"
-    return {(int(y), h, c): float(t) for y, h, c, t in conn.execute(sa.text(sql))}
+    q = current_quotas.c
+    total = sa.func.sum(q.tonnes_reo).label("tonnes_reo")
+    sql = sa.select(q.year, q.holder, q.category, total).group_by(q.year, q.holder, q.category)
+    return {(int(r.year), r.holder, r.category): float(r.tonnes_reo) for r in conn.execute(sql)}
 
 
 def quota_table(conn: Connection, scope: Scope) -> list[QuotaRow]:

@@ -26,14 +26,17 @@ from sqlalchemy.engine import Connection
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots, to_datetime
 from reetrace.periods import Period, shift
+from reetrace.store.schema import submissions
 
 #: Appended to a finding's summary when the receipt time was stated by a historical load, not the clock.
 _GIVEN = " (receipt time given by a historical load)"
 
 
 def store_periods(conn: Connection) -> tuple[str | None, str | None]:
-    row = conn.execute(sa.text("SELECT min(period), max(period) FROM submissions")).first()
-    return (row[0], row[1]) if row else (None, None)
+    period = submissions.c.period
+    q = sa.select(sa.func.min(period).label("first"), sa.func.max(period).label("last"))
+    row = conn.execute(q).first()
+    return (row.first, row.last) if row else (None, None)
 
 
 def _periods(first: str, last: str) -> list[str]:
@@ -66,7 +69,8 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
           {scope.ent("o.enterprise")}
         ORDER BY 1, 2
         """
-        for ent, period in conn.execute(sa.text(missing), scope.params(due=scope.sql.array(due))):
+        for row in conn.execute(sa.text(missing), scope.params(due=scope.sql.array(due))):
+            ent, period = row.enterprise, row.period
             deadline = Period.parse(period).deadline()
             findings.append(
                 Finding(
@@ -134,7 +138,7 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY r.position
     """
     rows = conn.execute(sa.text(sql), scope.params()).all()
-    lots = event_lots(conn, scope, (int(r[1]) for r in rows))
+    lots = event_lots(conn, scope, (int(r.target) for r in rows))
     findings = []
     for rpos, tpos, ent, target_id, period, received, deadline, given in rows:
         rec, dl = to_datetime(received), to_datetime(deadline)

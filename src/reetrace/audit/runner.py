@@ -131,14 +131,14 @@ def _expand(conn: Connection, scope: Scope, lots: set[str], positions: set[int])
         SELECT position FROM inputs WHERE {scope.sql.member("lot", "ls")}
         UNION SELECT position FROM lots WHERE {scope.sql.member("lot", "ls")}
         """
-        fpos |= {int(r[0]) for r in conn.execute(sa.text(sql), {"ls": scope.sql.array(sorted(lots))})}
+        fpos |= {int(p) for p in conn.execute(sa.text(sql), {"ls": scope.sql.array(sorted(lots))}).scalars()}
     flots = set(lots)
     if fpos:
         sql = f"""
         SELECT lot FROM inputs WHERE {scope.sql.member("position", "ps", "bigint")}
         UNION SELECT lot FROM lots WHERE {scope.sql.member("position", "ps", "bigint")}
         """
-        flots |= {r[0] for r in conn.execute(sa.text(sql), {"ps": scope.sql.array(sorted(fpos))})}
+        flots |= set(conn.execute(sa.text(sql), {"ps": scope.sql.array(sorted(fpos))}).scalars())
     return flots, fpos
 
 
@@ -148,7 +148,7 @@ def _with_event_ids(conn: Connection, scope: Scope, findings: Iterable[Finding])
     if not wanted:
         return found
     sql = f"SELECT position, event_id FROM events WHERE {scope.sql.member('position', 'ps', 'bigint')}"
-    ids = {int(p): e for p, e in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)})}
+    ids = {int(r.position): r.event_id for r in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)})}
     out = []
     for f in found:
         if f.events:

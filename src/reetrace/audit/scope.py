@@ -128,8 +128,8 @@ def event_lots(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict
         UNION ALL
         SELECT position, lot FROM lots WHERE {scope.sql.member("position", "ps", "bigint")}
     """
-    for pos, lot in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)}):
-        out[int(pos)].add(lot)
+    for row in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)}):
+        out[int(row.position)].add(row.lot)
     return {p: sorted(v) for p, v in out.items()}
 
 

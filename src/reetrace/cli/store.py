@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 import reetrace
@@ -206,6 +204,9 @@ def submit_cmd(
         signer = load_signer(log_key)
     with store_for(db, create=True) as store:
         if show_bar:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
             size = Path(file).stat().st_size
             with Progress(
                 "[progress.description]{task.description}", BarColumn(), DownloadColumn(),

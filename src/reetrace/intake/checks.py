@@ -22,13 +22,15 @@ def cross_record_checks(w: SubmissionWriter) -> None:
     conn = w.app.conn
     p = {"start": w.start, "ent": w.enterprise}
     _retractions(w, conn, p)
-    for line, lot, idx in conn.execute(_MISSING_OWN_LOTS, p):
+    for row in conn.execute(_MISSING_OWN_LOTS, p):
+        line, lot, idx = row.line, row.lot, row.idx
         if lot not in w.invalid_outputs:
             w.problem(
                 line, f"inputs[{idx}].lot",
                 f"{lot} does not exist: no earlier event of {w.enterprise} created it",
             )  # fmt: skip
-    for line, lot, idx, prev_id, prev_pos in conn.execute(_NOT_NEW_LOTS, p):
+    for row in conn.execute(_NOT_NEW_LOTS, p):
+        line, lot, idx, prev_id, prev_pos = row.line, row.lot, row.idx, row.prev_id, row.prev_position
         w.problem(
             line, f"outputs[{idx}].lot",
             f"{lot} already exists (created by event {prev_id} at position {prev_pos}); "
@@ -38,9 +40,10 @@ def cross_record_checks(w: SubmissionWriter) -> None:
     # (0.8 s per submission at 1M edges); index nested loops touch only this submission's
     # neighbourhood (30 ms). Scoped to this one query.
     with w.app.store.sql.without_hash_joins(conn):
-        for line, src, dst in conn.execute(_CYCLES, p):
+        for row in conn.execute(_CYCLES, p):
+            src, dst = row.src, row.dst
             w.problem(
-                line,
+                row.line,
                 "inputs",
                 f"this event would close a cycle in the lot graph: {dst} already leads to {src}",
             )
@@ -49,7 +52,9 @@ def cross_record_checks(w: SubmissionWriter) -> None:
 def _retractions(w: SubmissionWriter, conn: Connection, p: dict[str, Any]) -> None:
     rows = []
     targets: dict[int, int] = {}
-    for pos, line, wanted, t_pos, t_type, done in conn.execute(_RETRACTS, p):
+    for row in conn.execute(_RETRACTS, p):
+        pos, line, wanted, done = row.position, row.line, row.retracts, row.retracted_by
+        t_pos, t_type = row.target, row.target_type
         if t_pos is None:
             w.problem(line, "retracts", f"no earlier event {wanted} of {w.enterprise}")
         elif t_type == "retract":
@@ -79,7 +84,7 @@ _MISSING_OWN_LOTS = sa.text(
 # Output lots of this submission that an earlier, still effective event already created.
 _NOT_NEW_LOTS = sa.text(
     """
-    SELECT e.line, l.lot, l.idx, pe.event_id, prev.position
+    SELECT e.line, l.lot, l.idx, pe.event_id AS prev_id, prev.position AS prev_position
     FROM lots l JOIN events e ON e.position = l.position
     JOIN lots prev ON prev.lot = l.lot AND prev.position < l.position
     JOIN events pe ON pe.position = prev.position
@@ -91,8 +96,8 @@ _NOT_NEW_LOTS = sa.text(
 
 _RETRACTS = sa.text(
     """
-    SELECT r.position, r.line, r.retracts, t.position, t.type,
-           (SELECT x.position FROM retractions x WHERE x.target = t.position)
+    SELECT r.position, r.line, r.retracts, t.position AS target, t.type AS target_type,
+           (SELECT x.position FROM retractions x WHERE x.target = t.position) AS retracted_by
     FROM events r LEFT JOIN events t
       ON t.enterprise = r.enterprise AND t.event_id = r.retracts AND t.position < r.position
     WHERE r.position > :start AND r.type = 'retract'
@@ -120,7 +125,7 @@ _CYCLES = sa.text(
         UNION
         SELECT w.origin, d.dst FROM walk w JOIN effective_edges d ON d.src = w.lot
     )
-    SELECT min(e.line), b.src, b.dst FROM back b
+    SELECT min(e.line) AS line, b.src, b.dst FROM back b
     JOIN walk w ON w.origin = b.src AND w.lot = b.src
     JOIN effective_lots c ON c.lot = b.src
     JOIN events e ON e.position = CASE WHEN b.position > :start THEN b.position ELSE c.position END

@@ -54,7 +54,7 @@ from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
-from reetrace.store.schema import submissions
+from reetrace.store.schema import current_enterprises, current_sites, submissions
 
 if TYPE_CHECKING:
     from reetrace.tlog.keys import Signer
@@ -253,13 +253,13 @@ def _hash_stream(stream: IO[bytes]) -> str:
 
 
 def _is_registered(conn: Connection, enterprise: str) -> bool:
-    q = sa.text("SELECT 1 FROM current_enterprises WHERE code = :c")
-    return conn.execute(q, {"c": enterprise}).first() is not None
+    q = sa.select(current_enterprises.c.code).where(current_enterprises.c.code == enterprise)
+    return conn.execute(q.limit(1)).first() is not None
 
 
 def _sites_of(conn: Connection, enterprise: str) -> set[str]:
-    q = sa.text("SELECT code FROM current_sites WHERE enterprise = :e")
-    return {r[0] for r in conn.execute(q, {"e": enterprise})}
+    q = sa.select(current_sites.c.code).where(current_sites.c.enterprise == enterprise)
+    return set(conn.execute(q).scalars())
 
 
 def _has_submission(conn: Connection, enterprise: str, period: str, before: int) -> bool:

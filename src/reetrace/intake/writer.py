@@ -114,7 +114,7 @@ class SubmissionWriter:
             f"WHERE enterprise = :ent AND {sql.member('event_id', 'ids')}"
         )
         rows = self.app.conn.execute(q, {"ent": self.enterprise, "ids": sql.array(ids)})
-        return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}
+        return {r.event_id: (int(r.position), int(r.line), r.digest) for r in rows}
 
 
 __all__ = ["MAX_PROBLEMS", "SubmissionWriter"]

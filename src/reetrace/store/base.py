@@ -205,7 +205,7 @@ class Store:
         ).first()
         if row is None:
             return 0, chain.GENESIS
-        return int(row[0]), bytes(row[1])
+        return int(row.position), bytes(row.hash)
 
     def head(self) -> tuple[int, bytes]:
         self.migrate()

@@ -251,7 +251,29 @@ REGISTRY_TABLES: dict[str, sa.Table] = {
     "quota": quotas,
 }
 
-#: Views (created by the migrations): ``current_groups``, ``current_enterprises``, ``current_sites``,
-#: ``current_quotas`` (registry rows are versions; the current one has the highest position for its
-#: key) and ``effective_events``, ``effective_lots``, ``effective_inputs``, ``effective_edges`` (rows of
-#: events that no retraction names; ``effective_events`` also leaves out the retract events themselves).
+# -- views -------------------------------------------------------------------------------------------
+#
+# The views are created by the migrations (``migrations/versions/0001_initial.py`` holds their SQL);
+# here they are declared so that queries can name their columns. They live on their own MetaData:
+# ``metadata.create_all`` and the migration drift check (tests/test_migrations.py) see tables only.
+
+#: Views of the store, for queries only (never created from here).
+views = sa.MetaData()
+
+
+def _view(name: str, table: sa.Table) -> sa.Table:
+    """A view with exactly the columns of ``table`` (every view is ``SELECT t.* FROM t WHERE ...``)."""
+    return sa.Table(name, views, *(sa.Column(c.name, c.type) for c in table.columns))
+
+
+#: Registry rows are versions: the current one has the highest position for its key.
+current_groups = _view("current_groups", groups)
+current_enterprises = _view("current_enterprises", enterprises)
+current_sites = _view("current_sites", sites)
+current_quotas = _view("current_quotas", quotas)
+
+#: Rows of events that no retraction names; ``effective_events`` also leaves out the retract events.
+effective_events = _view("effective_events", events)
+effective_lots = _view("effective_lots", lots)
+effective_inputs = _view("effective_inputs", inputs)
+effective_edges = _view("effective_edges", edges)

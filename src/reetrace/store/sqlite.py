@@ -8,6 +8,7 @@ Readers use plain deferred transactions and, in WAL mode, never block the writer
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,7 +156,12 @@ class SqliteStore(Store):
                     r[i] = _sqlite_datetime(r[i])
                 fixed.append(tuple(r))
             rows = fixed
-        conn.connection.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
+        try:
+            conn.connection.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            # The driver is called directly: wrap its error as SQLAlchemy would, so that the caller
+            # (Store.appending) maps it to reetrace's error tree as on PostgreSQL.
+            raise sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
     def _insert_for(self, table: sa.Table) -> tuple[str, list[int]]:
         if table.name not in self._insert_sql:

@@ -327,7 +327,8 @@ def _walk_rows(
 ) -> tuple[int, bytes]:
     prev = chain.GENESIS
     expected_pos = 0
-    for pos, kind, body, stored in rows:
+    for row in rows:
+        pos, kind, body, stored = row.position, row.kind, row.body, row.hash
         expected_pos += 1
         body = bytes(body)
         stored = bytes(stored)

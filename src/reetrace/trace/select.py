@@ -33,16 +33,15 @@ from reetrace.store.base import Store
 
 _ELS = ", ".join(f'l."{el}"' for el in ELEMENTS)
 _NULL_ELS = ", ".join("NULL" for _ in ELEMENTS)
-_N_EL = len(ELEMENTS)
 
-# Row layout shared by every row kind (0 node, 1 edge, 2 draw):
+# Columns shared by every row kind (0 node, 1 edge, 2 draw), named in the first SELECT of each UNION:
 #   kind, lot, flag, position, product, form, mass_kg, reo_kg, <17 elements>,
 #   type, site, process, enterprise, event_id, counterparty, body, src
 _NODE_COLS = f"""
     l.position, l.product, l.form, l.mass_kg, l.reo_kg, {_ELS},
     e.type, e.site, e.process, e.enterprise, e.event_id, e.counterparty,
-    CASE WHEN e.type = 'import' THEN (SELECT g.body FROM log g WHERE g.position = e.position) END,
-    NULL"""
+    CASE WHEN e.type = 'import' THEN (SELECT g.body FROM log g WHERE g.position = e.position) END AS body,
+    NULL AS src"""
 # The log body (an import's origin) is read by a subquery that runs for import rows only: a join
 # would look up, and fetch, the log record of every lot.
 _NODE_JOINS = """
@@ -67,25 +66,12 @@ WITH RECURSIVE anc(lot, stop) AS (
 )"""
 
 ANCESTRY_SQL = f"""{_ANCESTORS_CTE}
-SELECT 0, a.lot, a.stop, {_NODE_COLS}
+SELECT 0 AS kind, a.lot AS lot, a.stop AS flag, {_NODE_COLS}
 FROM anc a {_NODE_JOINS}
 UNION ALL
 SELECT 1, d.dst, NULL, {_EDGE_COLS}
 FROM (SELECT DISTINCT lot FROM anc WHERE stop = 0) a
 JOIN effective_edges d ON d.dst = a.lot
-"""
-
-#: The same walk (stopping at scrap intakes) returning only the lots: a benchmark reference.
-STOPPED_ANCESTORS_SQL = f"{_ANCESTORS_CTE}\nSELECT DISTINCT lot FROM anc\n"
-
-#: The bare ancestor walk, without stops or joins: the reference the benchmark compares with.
-BARE_ANCESTORS_SQL = """
-WITH RECURSIVE anc(lot) AS (
-    SELECT CAST(:lot AS VARCHAR(130))
-    UNION
-    SELECT d.src FROM anc a JOIN effective_edges d ON d.dst = a.lot
-)
-SELECT lot FROM anc
 """
 
 # Forward: the descendants; the other inputs of the events that created them ("siblings": their
@@ -108,7 +94,7 @@ nodes(lot, flag) AS (
     UNION
     SELECT src, 0 FROM inn WHERE src NOT IN (SELECT lot FROM des)
 )
-SELECT 0, a.lot, a.flag, {_NODE_COLS}
+SELECT 0 AS kind, a.lot AS lot, a.flag AS flag, {_NODE_COLS}
 FROM nodes a {_NODE_JOINS}
 UNION ALL
 SELECT 1, d.dst, NULL, {_EDGE_COLS}
@@ -124,12 +110,12 @@ JOIN events e ON e.position = i.position
 WHERE e.type <> 'receive'
 """
 
-_TOTALS_EL = ", ".join(f'sum("{el}")' for el in ELEMENTS)
+_TOTALS_EL = ", ".join(f'sum("{el}") AS "{el}"' for el in ELEMENTS)
 #: Output totals of some events (all their outputs, not only those in the subgraph): the basis of the
 #: estimates for inputs of unknown content. Only asked for when an estimate is needed.
 TOTALS_SQL = f"""
-SELECT position, sum(mass_kg), sum(reo_kg),
-       sum(CASE WHEN "La" IS NOT NULL THEN reo_kg ELSE 0 END), {_TOTALS_EL}
+SELECT position, sum(mass_kg) AS mass_kg, sum(reo_kg) AS reo_kg,
+       sum(CASE WHEN "La" IS NOT NULL THEN reo_kg ELSE 0 END) AS profiled_reo_kg, {_TOTALS_EL}
 FROM lots WHERE position IN :positions
 GROUP BY position
 """
@@ -228,34 +214,35 @@ def _record_extra(body: Any, key: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-_B = 8 + _N_EL  # first event column
-
-
 def _event(row: Any, extra_key: str) -> EventInfo | None:
-    b = _B
-    if row[b] is None:
+    if row.type is None:
         return None
-    body = row[b + 6]
+    body = row.body
     return EventInfo(
-        int(row[3]),
-        row[b],
-        row[b + 4],
-        row[b + 3],
-        row[b + 1],
-        row[b + 2],
-        row[b + 5],
+        int(row.position),
+        row.type,
+        row.event_id,
+        row.enterprise,
+        row.site,
+        row.process,
+        row.counterparty,
         _record_extra(body, extra_key) if body is not None else {},
     )
 
 
+def _elements(row: Any) -> tuple[float, ...] | None:
+    m = row._mapping
+    els = tuple(m[el] for el in ELEMENTS)
+    return els if els[0] is not None else None
+
+
 def _lot(row: Any, *, backward: bool) -> LotRow:
-    if row[3] is None:
-        return LotRow(row[1], scrap_intake=backward and bool(row[2]), descendant=backward or bool(row[2]))
-    els = row[8:_B]
+    flag = bool(row.flag)
+    if row.position is None:
+        return LotRow(row.lot, scrap_intake=backward and flag, descendant=backward or flag)
     return LotRow(
-        row[1], _event(row, "origin" if backward else "destination"), row[4], row[5],
-        float(row[6]), float(row[7]), tuple(els) if els[0] is not None else None,
-        backward and bool(row[2]), backward or bool(row[2]),
+        row.lot, _event(row, "origin" if backward else "destination"), row.product, row.form,
+        float(row.mass_kg), float(row.reo_kg), _elements(row), backward and flag, backward or flag,
     )  # fmt: skip
 
 
@@ -273,10 +260,10 @@ def ancestry(conn: Connection, lot: str) -> Subgraph:
     lots: dict[str, LotRow] = {}
     edges: list[EdgeRow] = []
     for row in conn.execute(sa.text(ANCESTRY_SQL), {"lot": lot}).fetchall():
-        if row[0] == 0:
+        if row.kind == 0:
             _merge(lots, _lot(row, backward=True))
         else:
-            edges.append(EdgeRow(int(row[3]), row[-1], row[1], float(row[6])))
+            edges.append(EdgeRow(int(row.position), row.src, row.lot, float(row.mass_kg)))
     return Subgraph(lot, lots, edges)
 
 
@@ -286,15 +273,15 @@ def descendants(conn: Connection, lot: str) -> Subgraph:
     edges: list[EdgeRow] = []
     draws: list[Draw] = []
     for row in conn.execute(sa.text(DESCENDANTS_SQL), {"lot": lot}).fetchall():
-        kind = row[0]
+        kind = row.kind
         if kind == 0:
             _merge(lots, _lot(row, backward=False))
         elif kind == 1:
-            edges.append(EdgeRow(int(row[3]), row[-1], row[1], float(row[6])))
+            edges.append(EdgeRow(int(row.position), row.src, row.lot, float(row.mass_kg)))
         else:
             ev = _event(row, "destination")
             assert ev is not None
-            draws.append(Draw(row[1], float(row[6]), ev))
+            draws.append(Draw(row.lot, float(row.mass_kg), ev))
     return Subgraph(lot, lots, edges, draws)
 
 
@@ -316,8 +303,11 @@ def event_totals(conn: Connection, positions: Iterable[int]) -> dict[int, Totals
     q = sa.text(TOTALS_SQL).bindparams(sa.bindparam("positions", expanding=True))
     out: dict[int, Totals] = {}
     for row in conn.execute(q, {"positions": wanted}):
-        els = tuple(float(x or 0.0) for x in row[4:])
-        out[int(row[0])] = Totals(float(row[1]), float(row[2]), float(row[3] or 0.0), els)
+        m = row._mapping
+        els = tuple(float(m[el] or 0.0) for el in ELEMENTS)
+        out[int(row.position)] = Totals(
+            float(row.mass_kg), float(row.reo_kg), float(row.profiled_reo_kg or 0.0), els
+        )
     return out
 
 
