@@ -76,6 +76,28 @@ def pg_url(pg_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def blank_pg_url(pg_available: bool) -> Iterator[str]:
+    """A PostgreSQL database with no schema at all (for migration and first-use tests); dropped after."""
+    if not pg_available:
+        pytest.skip("REETRACE_SKIP_POSTGRES=1")
+    name = f"reetrace_blank_{os.getpid()}_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{_pg_base()}/{name}"
+    finally:
+        _drop(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of a database without reetrace's schema, once per backend (``db_url`` is migrated)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.db'}"
+    return str(request.getfixturevalue("blank_pg_url"))
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'reetrace.db'}"
 

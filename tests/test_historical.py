@@ -24,7 +24,9 @@ def test_received_at_needs_historical(db_url: str, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, [*args, "--received-at", "2025-04-20T09:00:00+08:00"])
     assert r.exit_code == 2 and "only a historical load" in r.output and "--historical" in r.output
     r = CliRunner().invoke(main, [*args, "--received-at", "9999-12-31T23:59:59-12:00", "--historical"])
-    assert r.exit_code == 1 and "--received-at: 9999-12-31T23:59:59-12:00 is after 2100-12-31" in r.output
+    assert r.exit_code == 2 and "--received-at" in r.output and "out of range" in r.output  # a bad option
+    r = CliRunner().invoke(main, [*args, "--received-at", "2500-01-01T00:00:00+08:00", "--historical"])
+    assert r.exit_code == 1 and "--received-at: 2500-01-01T00:00:00+08:00 is after 2100-12-31" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 

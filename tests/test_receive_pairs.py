@@ -404,8 +404,8 @@ def _append_the_old_way(store: Store, records: list[dict[str, Any]]) -> None:
             )
 
 
-def test_migration_pairs_the_receives_of_an_old_store(db_url: str, tmp_path: Path) -> None:
-    store = open_store(db_url, migrate=False)
+def test_migration_pairs_the_receives_of_an_old_store(blank_db_url: str, tmp_path: Path) -> None:
+    store = open_store(blank_db_url, migrate=False)
     try:
         _old_store_upgraded(store, tmp_path)
     finally:

@@ -74,7 +74,7 @@ def test_a_killed_submit_leaves_no_parser_and_no_lock(
         path = write_jsonl(tmp_path / f"big-{k}.jsonl", extracts(20_000, f"k{k}x"))
         proc = subprocess.Popen(
             [str(exe), "submit", str(path), "-e", "MINE", "-p", "2025-03", "-q", "--db", pg_url,
-             "--received-at", "2025-04-02T10:00:00+08:00"],
+             "--received-at", "2025-04-02T10:00:00+08:00", "--historical"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(rng.uniform(0.5, 4.0))  # a random moment: starting, parsing, writing or done
@@ -170,7 +170,7 @@ def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database nobody has opened yet (the SQLite file does not exist)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'new.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("blank_pg_url"))
 
 
 def test_eight_processes_opening_a_new_database_at_once(new_db_url: str) -> None:

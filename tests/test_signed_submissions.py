@@ -152,9 +152,19 @@ def test_cli_sign_then_submit(sqlite_url: str, tmp_path: Path) -> None:
     (tmp_path / "reg.json").write_bytes(orjson.dumps(reg))
     run("registry", "load", str(tmp_path / "reg.json"), "--db", sqlite_url)
     path = data(tmp_path)
-    args = ["submit", str(path), "-e", "MINE", "-p", "2025-03", "--received-at", ON_TIME.isoformat()]
+    args = [
+        "submit",
+        str(path),
+        "-e",
+        "MINE",
+        "-p",
+        "2025-03",
+        "--received-at",
+        ON_TIME.isoformat(),
+        "--historical",
+    ]
     assert "must sign" in run(*args, "--db", sqlite_url, code=1)
     run("sign", str(path), "-e", "MINE", "-p", "2025-03", "--key", str(tmp_path / "mine.key"))
     run(*args, "--signature", f"{path}.sig", "--db", sqlite_url)
-    shown = orjson.loads(run("events", "-e", "MINE", "--json", "--db", sqlite_url))
+    shown = orjson.loads(run("events", "-e", "MINE", "--json", "--db", sqlite_url))["events"]
     assert shown[0]["signed_by"] == "+".join(vkey.split("+")[:2])

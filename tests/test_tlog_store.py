@@ -144,12 +144,12 @@ def test_verify_names_a_missing_and_an_extra_node(store: Store, tmp_path: Path) 
         verify(store)
 
 
-def test_migration_builds_the_tree_of_an_existing_log(db_url: str, tmp_path: Path) -> None:
+def test_migration_builds_the_tree_of_an_existing_log(blank_db_url: str, tmp_path: Path) -> None:
     from alembic import command
 
     from reetrace.store.migrate import _config
 
-    store = open_store(db_url, migrate=False)
+    store = open_store(blank_db_url, migrate=False)
     try:
         with store.migration_lock() as conn:
             cfg = _config()
@@ -356,7 +356,7 @@ def test_cli_keys_checkpoint_receipt_witness(sqlite_url: str, tmp_path: Path) ->
     run("registry", "load", str(reg), "--db", sqlite_url)
     data = write_jsonl(tmp_path / "m.jsonl", month("a", 2))
     receipt = tmp_path / "m.receipt.json"
-    run("submit", str(data), "-e", "MINE", "-p", "2025-03", "--received-at", "2025-04-05T10:00:00+08:00",
+    run("submit", str(data), "-e", "MINE", "-p", "2025-03", "--received-at", "2025-04-05T10:00:00+08:00", "--historical",
         "--log-key", str(key), "--receipt", str(receipt), "--db", sqlite_url)  # fmt: skip
     shown = run("receipt", "verify", str(receipt), "--log-key", str(pub), "--file", str(data)).output
     assert "receipt valid: MINE 2025-03" in shown and "the file is the one recorded" in shown

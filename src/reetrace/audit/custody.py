@@ -107,12 +107,15 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
         if row.kind == "documents":
             doubtful.add(row.lot)
         else:
-            groups.setdefault((row[0], row[1], row[2]), []).append(row)
-    made = made_from(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
+            groups.setdefault((row.sender, row.receiver, row.lot), []).append(row)
+    received = (int(r.position) for rows in groups.values() for r in rows if not r.is_ship)
+    made = made_from(conn, scope, received)
     findings = []
     for (sender, receiver, lot), rows in groups.items():
-        _, _, _, kind, ship_kg, recv_kg, ship_period, recv_period = rows[0][:8]
-        recv_pos = sorted({int(r[8]) for r in rows if not r[9]})
+        first = rows[0]
+        kind, ship_kg, recv_kg = first.kind, first.ship_kg, first.recv_kg
+        ship_period, recv_period = first.ship_period, first.recv_period
+        recv_pos = sorted({int(r.position) for r in rows if not r.is_ship})
         # What the receiver made of this lot: its paired outputs, not the rest of the consignment.
         received_as = sorted({x for p in recv_pos for x in made.get((p, lot), [])})
         if kind == "ship_without_receive":

@@ -43,8 +43,8 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
         FROM drawn d JOIN effective_lots l ON l.lot = d.lot
         WHERE d.kg > l.mass_kg * (1 + :tol)
     )
-    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg, o.created, i.position, i.mass_kg, s.period,
-           e.enterprise
+    SELECT o.lot, o.enterprise, o.mass_kg, o.reo_kg, o.kg AS drawn_kg, o.created,
+           i.position AS draw, i.mass_kg AS draw_kg, s.period, e.enterprise AS drawer
     FROM over o JOIN effective_inputs i ON i.lot = o.lot
     JOIN events e ON e.position = i.position JOIN submissions s ON s.position = e.submission
     WHERE e.type <> 'receive'
@@ -61,11 +61,11 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
             first.enterprise, first.mass_kg, first.reo_kg, first.drawn_kg, first.created
         )  # fmt: skip
         limit = mass * (1 + tol)
-        total, crossed, drawer = 0.0, rows[-1][8], rows[-1][9]
+        total, crossed, drawer = 0.0, rows[-1].period, rows[-1].drawer
         for r in rows:
             total += r.draw_kg
             if total > limit:
-                crossed, drawer = r[8], r[9]
+                crossed, drawer = r.period, r.drawer
                 break
         # Blame the enterprise whose draw crossed the limit: the owner's own draws, or a toll
         # processor's that drew more of the owner's lot than was left.
@@ -114,19 +114,19 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
     rows_ = conn.execute(sa.text(sql), scope.params()).all()
     # A lot whose creating event its enterprise retracted is unexplained because of the retraction:
     # blame the retracting enterprise, not whoever drew or received the lot in good faith.
-    retracted = _retracted_creators(conn, scope, {r[0] for r in rows_})
+    retracted = _retracted_creators(conn, scope, {r.lot for r in rows_})
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in rows_:
-        blamed = retracted[row[0]][0] if row[0] in retracted else row[2]
-        groups.setdefault((row[0], blamed), []).append(row)
-    outputs = made_from(conn, scope, (int(r[3]) for rows in groups.values() for r in rows))
+        blamed = retracted[row.lot][0] if row.lot in retracted else row.enterprise
+        groups.setdefault((row.lot, blamed), []).append(row)
+    outputs = made_from(conn, scope, (int(r.position) for rows in groups.values() for r in rows))
     findings = []
     for (lot, ent), rows in groups.items():
-        positions = sorted({int(r[3]) for r in rows})
+        positions = sorted({int(r.position) for r in rows})
         retraction = retracted.get(lot)
         # What was made from this lot (its edges): a receive's paired outputs, a process's outputs.
         made = sorted({x for p in positions for x in outputs.get((p, lot), [])})
-        kg = sum(r[5] for r in rows)
+        kg = sum(r.mass_kg for r in rows)
         findings.append(
             Finding(
                 rule="unexplained_lot",
@@ -134,19 +134,19 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
                 enterprise=ent,
                 summary=(
                     f"{ent} retracted the event that created {lot} (position {retraction[1]}), yet "
-                    f"{', '.join(sorted({r[2] for r in rows}))} drew {kg:.1f} kg of it "
-                    f"({', '.join(sorted({r[6] for r in rows}))})"
+                    f"{', '.join(sorted({r.enterprise for r in rows}))} drew {kg:.1f} kg of it "
+                    f"({', '.join(sorted({r.type for r in rows}))})"
                     if retraction
                     else f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
-                    f"({', '.join(sorted({r[6] for r in rows}))})"
+                    f"({', '.join(sorted({r.type for r in rows}))})"
                 ),
                 lots=(lot, *made),
                 events=tuple(sorted({*positions, *((retraction[1],) if retraction else ())})),
-                period=min(r[4] for r in rows),
+                period=min(r.period for r in rows),
                 detail={
                     "lot": lot,
-                    "holder": rows[0][1],
-                    "referenced_by": ", ".join(sorted({r[2] for r in rows})),
+                    "holder": rows[0].holder,
+                    "referenced_by": ", ".join(sorted({r.enterprise for r in rows})),
                     **({"retracted_by": ent, "retraction": retraction[1]} if retraction else {}),
                     "drawn_kg": round(kg, 3),
                     "deadline_passed_for": scope.closed,

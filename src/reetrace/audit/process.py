@@ -158,11 +158,12 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
     """
     tol = scope.tol
     rows = list(conn.execute(sa.text(sql), scope.params(rtol=tol.output_reo, qtol=tol.custody_qty)))
-    lots = event_lots(conn, scope, (int(r[0]) for r in rows if r[3] is None))
-    paired = made_from(conn, scope, (int(r[0]) for r in rows if r[3] is not None))
+    lots = event_lots(conn, scope, (int(r.position) for r in rows if r.src is None))
+    paired = made_from(conn, scope, (int(r.position) for r in rows if r.src is not None))
     findings = []
-    for pos, ent, period, src, reo_in, reo_out, kg_in, kg_out, missing in rows:
-        pos = int(pos)
+    for r in rows:
+        pos, ent, period, src = int(r.position), r.enterprise, r.period, r.src
+        reo_in, reo_out, kg_in, kg_out, missing = r.reo_in, r.reo_out, r.kg_in, r.kg_out, r.missing
         # A pair names its source and the outputs made from it; a legacy blend every lot of the event.
         named = tuple(lots.get(pos, [])) if src is None else (src, *paired.get((pos, src), []))
         of = f" of {src}" if src is not None else ""

@@ -92,9 +92,9 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
     ORDER BY s.position
     """
     has_events = """SELECT 1 FROM events WHERE submission = :p LIMIT 1"""
-    for pos, ent, period, received, deadline, given, supplement in conn.execute(
-        sa.text(late), scope.params()
-    ):
+    for row in conn.execute(sa.text(late), scope.params()):
+        pos, ent, period, supplement = row.position, row.enterprise, row.period, row.supplement
+        received, deadline, given = row.received_at, row.deadline, row.received_at_given
         if supplement and conn.execute(sa.text(has_events), {"p": pos}).first() is None:
             continue
         rec, dl = to_datetime(received), to_datetime(deadline)
@@ -127,8 +127,8 @@ def _days(later: datetime, earlier: datetime) -> str:
 
 def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     sql = f"""
-    SELECT r.position, t.position, r.enterprise, t.event_id, ts.period, rs.received_at, ts.deadline,
-           rs.received_at_given
+    SELECT r.position AS retract, t.position AS target, r.enterprise, t.event_id, ts.period, rs.received_at,
+           ts.deadline, rs.received_at_given AS given
     FROM retractions x JOIN events r ON r.position = x.position
     JOIN events t ON t.position = x.target
     JOIN submissions rs ON rs.position = r.submission JOIN submissions ts ON ts.position = t.submission
@@ -140,7 +140,9 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
     rows = conn.execute(sa.text(sql), scope.params()).all()
     lots = event_lots(conn, scope, (int(r.target) for r in rows))
     findings = []
-    for rpos, tpos, ent, target_id, period, received, deadline, given in rows:
+    for r in rows:
+        rpos, tpos, ent, target_id, period = r.retract, r.target, r.enterprise, r.event_id, r.period
+        received, deadline, given = r.received_at, r.deadline, r.given
         rec, dl = to_datetime(received), to_datetime(deadline)
         findings.append(
             Finding(
@@ -203,9 +205,8 @@ def submission_status(conn: Connection, period: str, as_of: datetime) -> list[Su
     ORDER BY w.code
     """
     out = []
-    for code, name, first, given, n, active in conn.execute(
-        sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}
-    ):
+    for row in conn.execute(sa.text(sql), {"period": str(p), "year": f"{p.year:04d}"}):
+        code, name, first, given, n, active = row.code, row.name, row.first, row.given, row.n, row.active
         received = to_datetime(first) if first is not None else None
         if received is not None:
             status = "late" if received > deadline else "on_time"
