@@ -31,12 +31,13 @@ Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Y
 Code = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def receipt_of(result: reetrace.SubmissionResult, submitter: dict[str, Any]) -> dict[str, Any]:
+def receipt_of(result: reetrace.SubmissionResult, submitter: dict[str, Any], given: bool) -> dict[str, Any]:
     return {
         "enterprise": result.enterprise, "period": result.period, "source": result.source,
         "position": result.position, "noop": result.noop, "new_events": result.new_events,
         "unchanged_events": result.unchanged_events, "lot_lines": result.lot_lines,
-        "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
+        "received_at": result.received_at.isoformat(), "received_at_given": given,
+        "deadline": result.deadline.isoformat(),
         "late": result.late, "digest": result.digest, "submitter": submitter,
         "message": result.message(),
     }  # fmt: skip
@@ -107,7 +108,9 @@ async def submit_month(
             reetrace.submit, store, path, enterprise=enterprise, period=period, received_at=received_at,
             fmt=fmt, submitter=submitter, name=name,
         )  # fmt: skip
-    return JSON(receipt_of(result, submitter), status_code=200 if result.noop else 201)
+    return JSON(
+        receipt_of(result, submitter, received_at is not None), status_code=200 if result.noop else 201
+    )
 
 
 @router.get("", response_class=JSON, response_model=dict[str, Any], responses=responses(401, 403, 422))
