@@ -334,3 +334,66 @@ def test_killed_mid_upload_leaves_nothing_and_verify_passes(world: World) -> Non
         srv.stop()
     assert head(world.db) == before
     assert verify_db(world.db) == before[0]
+
+
+# -- the CLI as a client ----------------------------------------------------------------------------
+
+
+def _cli(args: list[str], token: str | None = None) -> Any:
+    from click.testing import CliRunner
+
+    from reetrace.cli import main
+
+    env = {"REETRACE_TOKEN": token} if token else {}
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def test_cli_over_the_server_prints_what_it_prints_locally(server: Server, world: World) -> None:
+    insp = world.tokens["inspector"]
+    for args in (
+        ["lot", LOT],
+        ["submissions", "status", "--period", "2025-03", "--as-of", "2025-04-11"],
+        ["lot", LOT, "--json"],
+    ):
+        local = _cli([*args, "--db", world.db])
+        remote = _cli([*args, "--server", server.url], insp)
+        assert remote.exit_code == 0, remote.output
+        assert remote.output == local.output, args
+    local = orjson.loads(_cli(["audit", "--as-of", "2025-04-11", "--json", "--db", world.db]).output)
+    remote = orjson.loads(
+        _cli(["audit", "--as-of", "2025-04-11", "--json", "--server", server.url], insp).output
+    )
+    assert [f for f in remote["findings"]] == local["findings"]
+    table = _cli(["audit", "--as-of", "2025-04-11", "--server", server.url], insp)
+    assert table.exit_code == 0 and "finding(s)" in table.output
+    tree = _cli(["trace", LOT, "--server", server.url], insp)
+    assert tree.exit_code == 0 and "BO-MINE" in tree.output and "530420250311001" in tree.output
+    summary = _cli(["trace", LOT, "--server", server.url], world.tokens["A"])
+    assert summary.exit_code == 0 and "origin summary" in summary.output and "BO-MINE" in summary.output
+    dot = _cli(["trace", LOT, "--format", "dot", "--server", server.url], insp)
+    assert dot.output.startswith(("digraph", "strict digraph"))
+
+
+def test_cli_submit_over_the_server(server: Server, world: World, tmp_path: Path) -> None:
+    f = tmp_path / "NMMINE-2025-09.jsonl"
+    f.write_bytes(extract_month("2025-09", "cli", 2))
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    with server.client(world.tokens["admin"]) as admin:
+        admin.post("/v1/principals", json={"name": name, "role": "enterprise", "enterprise": "NMMINE"})
+        tok = admin.post("/v1/tokens", json={"principal": name}).json()["token"]
+    r = _cli(["submit", str(f), "-e", "NMMINE", "-p", "2025-09", "--server", server.url], tok)
+    assert r.exit_code == 0 and r.output.startswith(
+        "recorded 2 events (2 lot lines) for NMMINE 2025-09 at position"
+    )
+    r = _cli(["submit", str(f), "-e", "NMMINE", "-p", "2025-09", "--server", server.url], tok)
+    assert r.output == "nothing changed: NMMINE 2025-09 is already recorded (2 events identical)\n"
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text((EXAMPLES / "GXIMP-2025-03.jsonl").read_text().replace('"country":"MM"', '"country":"M"'))
+    before = head(world.db)
+    r = _cli(["submit", str(bad), "-e", "NMMINE", "-p", "2025-03", "--server", server.url], tok)
+    assert r.exit_code == 1 and "nothing was written" in r.output and f"{bad}:1: origin.country:" in r.output
+    r = _cli(["submit", str(f), "-e", "NMSEP", "-p", "2025-09", "--server", server.url], tok)
+    assert r.exit_code == 1 and "HTTP 403" in r.output
+    r = _cli(["submit", str(f), "-e", "NMMINE", "-p", "2025-09", "--server", server.url], None)
+    assert r.exit_code == 1 and "REETRACE_TOKEN" in r.output
+    assert head(world.db) == before

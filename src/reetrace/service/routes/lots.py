@@ -18,7 +18,35 @@ from reetrace.service.responses import JSON
 router = APIRouter(prefix="/v1", tags=["lots"])
 
 Lot = Annotated[str, "ENT:LOT"]
-_MEDIA = {"dot": "text/vnd.graphviz", "graphml": "application/graphml+xml", "svg": "image/svg+xml"}
+_MEDIA = {
+    "dot": "text/vnd.graphviz", "graphml": "application/graphml+xml", "svg": "image/svg+xml",
+    "text": "text/plain; charset=utf-8",
+}  # fmt: skip
+
+
+def _text(render: Any) -> Response:
+    """What ``reetrace trace`` prints, as plain text (the CLI's ``--server`` prints it as is)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    render(Console(file=buf, width=120, no_color=True, highlight=False))
+    return Response(buf.getvalue(), media_type=_MEDIA["text"])
+
+
+def _print_summary(summary: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    console.print(f"Trace back (origin summary): {summary['lot']}")
+    t = Table("origin", "id", "REO", title="Origins (share of the lot's REO)")
+    for o in summary["origins"]:
+        t.add_row(o["kind"], o["id"] or "(another enterprise's lot)", f"{o['share'] * 100:.1f}%")
+    console.print(t)
+    p = Table("site", "enterprise", "share of REO", title="Separation plants on the paths")
+    for s in summary["separation_plants"]:
+        p.add_row(s["site"] or "", s["enterprise"], f"{s['share'] * 100:.1f}%")
+    console.print(p)
 
 
 def _holders(store: reetrace.Store, lot: str) -> Resource:
@@ -70,7 +98,7 @@ def trace(
     store: ReadStore,
     lot: str,
     direction: Annotated[Literal["back", "forward"], Query()] = "back",
-    format: Annotated[Literal["json", "svg", "dot", "graphml"], Query()] = "json",
+    format: Annotated[Literal["json", "text", "svg", "dot", "graphml"], Query()] = "json",
     findings: Annotated[bool, Query()] = True,
 ) -> Any:
     """Trace a lot back to its origins or forward to where it went.
@@ -81,12 +109,17 @@ def trace(
     res = _holders(store, lot)
     if not allowed(principal, "trace.full", res):
         require(principal, "trace.summary", res)
-        if direction != "back" or format != "json":
-            raise HTTPProblem(403, "an enterprise gets the origin summary only (direction=back, format=json)")
+        if direction != "back" or format not in ("json", "text"):
+            raise HTTPProblem(
+                403, "an enterprise gets the origin summary only (direction=back, json or text)"
+            )
         with store.reading() as conn:
             back = reetrace.trace_back(conn, lot)
         assert principal.enterprise is not None
-        return reetrace.origin_summary(back, principal.enterprise)
+        summary = reetrace.origin_summary(back, principal.enterprise)
+        if format == "text":
+            return _text(lambda console: _print_summary(summary, console))
+        return summary
     hook = reetrace.audit_findings if findings else None
     result: reetrace.BackTrace | reetrace.ForwardTrace
     with store.reading() as conn:
@@ -96,6 +129,8 @@ def trace(
             result = reetrace.trace_back(conn, lot, findings_for=hook)
     if format == "json":
         return result.to_dict()
+    if format == "text":
+        return _text(lambda console: reetrace.print_trace(result, console))
     if format == "svg":
         with tempfile.TemporaryDirectory(prefix="reetrace-trace-") as tmp:
             path = os.path.join(tmp, "trace.svg")
