@@ -81,8 +81,9 @@ def input_problem(exc: reetrace.InputError) -> Response:
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem responses a route may give."""
+    schema = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
     return {
-        s: {"model": ProblemDetail, "description": HTTPStatus(s).phrase, "content": {MEDIA_TYPE: {}}}
+        s: {"model": ProblemDetail, "description": HTTPStatus(s).phrase, "content": {MEDIA_TYPE: schema}}
         for s in statuses
     }
 
