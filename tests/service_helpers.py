@@ -63,7 +63,14 @@ class Server:
         return b"".join(self.log).decode(errors="replace")
 
 
-def start_server(db: str, *, max_upload_mb: float = 8, lock_timeout: float = 5.0, workers: int = 1) -> Server:
+def start_server(
+    db: str,
+    *,
+    max_upload_mb: float = 8,
+    lock_timeout: float = 5.0,
+    workers: int = 1,
+    read_db: str | None = None,
+) -> Server:
     """Start ``uvicorn reetrace.service.app:app_from_env`` over ``db``; return once it answers."""
     env = {
         **os.environ,
@@ -71,6 +78,9 @@ def start_server(db: str, *, max_upload_mb: float = 8, lock_timeout: float = 5.0
         "REETRACE_MAX_UPLOAD_MB": str(max_upload_mb),
         "REETRACE_LOCK_TIMEOUT": str(lock_timeout),
     }
+    env.pop("REETRACE_READ_DB", None)
+    if read_db:
+        env["REETRACE_READ_DB"] = read_db
     cmd = [
         sys.executable, "-m", "uvicorn", "reetrace.service.app:app_from_env", "--factory",
         "--host", "127.0.0.1", "--port", "0", "--workers", str(workers), "--log-level", "info",

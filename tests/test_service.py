@@ -397,3 +397,34 @@ def test_cli_submit_over_the_server(server: Server, world: World, tmp_path: Path
     r = _cli(["submit", str(f), "-e", "NMMINE", "-p", "2025-09", "--server", server.url], None)
     assert r.exit_code == 1 and "REETRACE_TOKEN" in r.output
     assert head(world.db) == before
+
+
+def test_reads_go_to_the_replica_and_receipts_to_the_primary(world: World, tmp_path: Path) -> None:
+    """--read-db: lists and lots come from the replica (here a stale copy), a receipt from the primary."""
+    if not world.db.startswith("sqlite"):
+        pytest.skip(
+            "a stale replica is a file copy here; PostgreSQL streaming replication is not set up in CI"
+        )
+    import shutil
+
+    replica = tmp_path / "replica.db"
+    store = reetrace.open_store(world.db)
+    try:
+        with store.reading() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)")
+    finally:
+        store.dispose()
+    shutil.copyfile(world.db.removeprefix("sqlite:///"), replica)
+    srv = start_server(world.db, read_db=f"sqlite:///{replica}")
+    try:
+        with srv.client(world.tokens["admin"]) as c:
+            r = c.post(
+                "/v1/submissions?enterprise=NMMINE&period=2025-10", content=extract_month("2025-10", "rep")
+            )
+            assert r.status_code == 201, r.text
+            pos = r.json()["position"]
+            assert c.get(f"/v1/submissions/{pos}").status_code == 200  # read-your-writes from the primary
+            listed = c.get("/v1/submissions?period=2025-10").json()["submissions"]
+            assert listed == []  # the replica has not caught up
+    finally:
+        srv.stop()
