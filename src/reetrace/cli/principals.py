@@ -6,6 +6,8 @@ service, an admin does the same through ``/v1/principals`` and ``/v1/tokens``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -55,12 +57,16 @@ def principal_list(db: str, as_json: bool) -> None:
     t = Table("name", "role", "enterprise", "tokens (id, expires, revoked)")
     for p in rows:
         toks = ", ".join(
-            f"{k['id']}" + (f" exp {k['expires_at'][:10]}" if k["expires_at"] else "")
+            f"{k['id']}" + (f" expires {_local(k['expires_at'])}" if k["expires_at"] else "")
             + (" REVOKED" if k["revoked_at"] else "")
             for k in p["tokens"]
         )  # fmt: skip
         t.add_row(p["name"], p["role"], p["enterprise"] or "", toks)
     console.print(t)
+
+
+def _local(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(reetrace.SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 @click.group("token")
