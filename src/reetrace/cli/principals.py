@@ -82,7 +82,7 @@ def token_group() -> None:
 def token_issue(name: str, expires: str | None, db: str) -> None:
     """Issue a token for principal NAME and print it once; the store keeps only its SHA-256.
 
-    Example: REETRACE_TOKEN=$(reetrace token issue nmsep-reporting --expires 2026-12-31)
+    Example: reetrace token issue nmsep-reporting --expires 2026-12-31
     """
     when = parse_time(expires, param_hint="--expires", dates=True)
     with store_for(db) as store:
