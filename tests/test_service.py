@@ -230,6 +230,10 @@ def test_admin_may_give_the_time_of_receipt_and_the_envelope_says_so(server: Ser
     env = rows["submissions"][-1]
     assert env["received_at_given"] is True and env["received_at"] == "2025-07-08T09:00:00+08:00"
     assert env["submitter"]["principal"] == "operator"
+    status = call(server, world, "inspector", "GET", "/v1/submissions/status?period=2025-06").json()
+    mine = next(r for r in status["rows"] if r["enterprise"] == "NMMINE")
+    assert mine["received_at_given"] is True and mine["submitted_by"] == ["operator"]
+    assert mine["status"] == "on_time"
 
 
 def test_bad_input_gets_every_error_with_line_and_field_and_writes_nothing(

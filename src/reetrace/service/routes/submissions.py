@@ -138,8 +138,20 @@ def status(
     require(principal, "status.read")
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=reetrace.SHANGHAI)
-    rows = reetrace.submissions_status(store, period, as_of)
-    return {"period": period, "rows": [r.to_dict() for r in rows]}
+    rows = [r.to_dict() for r in reetrace.submissions_status(store, period, as_of)]
+    # Whether a time of receipt was given (a historical load), and by whom it was submitted: the envelopes.
+    given: dict[str, bool] = {}
+    by: dict[str, list[str]] = {}
+    for env in reetrace.list_submissions(store, period):
+        ent = env["enterprise"]
+        given[ent] = given.get(ent, False) or bool(env["received_at_given"])
+        who = (env.get("submitter") or {}).get("principal")
+        if who and who not in by.setdefault(ent, []):
+            by[ent].append(who)
+    for r in rows:
+        r["received_at_given"] = given.get(r["enterprise"], False)
+        r["submitted_by"] = by.get(r["enterprise"], [])
+    return {"period": period, "rows": rows}
 
 
 @router.get(
