@@ -82,17 +82,9 @@ def audit_cmd(
     if server:
         from reetrace.cli import client
 
-        when = parse_as_of(as_of)
-        params = {
-            "from": period_from, "to": period_to, "as_of": when.isoformat() if when else None,
-            "enterprise": enterprise, "rule": list(rules) or None, "tolerance": list(tolerances) or None,
-            "format": "csv" if as_csv else "json",
-        }  # fmt: skip
-        if as_csv:
-            sys.stdout.write(client.request(server, "GET", "/v1/audit", params=client.clean(params)).text)
-            return
-        data = client.get_json(server, "/v1/audit", params)
-        print_json(data) if as_json else _print_table(client.audit_result(data))
+        params = {"from": period_from, "to": period_to, "as_of": parse_as_of(as_of), "enterprise": enterprise,
+                  "rule": list(rules), "tolerance": list(tolerances)}  # fmt: skip
+        client.audit(server, params, as_json=as_json, as_csv=as_csv, print_table=_print_table)
         return
     with store_for(db) as store:
         result = reetrace.run_audit(
@@ -208,14 +200,9 @@ def submissions_status_cmd(
     Example: reetrace submissions status --period 2025-03 --as-of 2025-04-11
     """
     if server:
-        from types import SimpleNamespace
-
         from reetrace.cli import client
 
-        when = parse_as_of(as_of)
-        data = client.get_json(server, "/v1/submissions/status",
-                               {"period": period, "as_of": when.isoformat() if when else None})  # fmt: skip
-        rows: list[Any] = [SimpleNamespace(**r) for r in data["rows"]]
+        rows: list[Any] = client.submissions_status(server, period, parse_as_of(as_of))
     else:
         with store_for(db) as store:
             rows = reetrace.submissions_status(store, period, parse_as_of(as_of))

@@ -157,3 +157,30 @@ def audit_result(data: dict[str, Any]) -> Any:
         period_from=data["period_from"], period_to=data["period_to"], enterprise=data["enterprise"],
         tolerances=reetrace.Tolerances(**data["tolerances"]),
     )  # fmt: skip
+
+
+def audit(
+    server: str, params: dict[str, Any], *, as_json: bool, as_csv: bool, print_table: Callable[[Any], None]
+) -> None:
+    """``reetrace audit --server``: the same JSON, CSV or table as a local audit."""
+    import sys
+
+    from reetrace.cli.common import print_json
+
+    query = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in params.items() if v}
+    query["format"] = "csv" if as_csv else "json"
+    resp = request(server, "GET", "/v1/audit", params=query)
+    if as_csv:
+        sys.stdout.write(resp.text)
+    elif as_json:
+        print_json(resp.json())
+    else:
+        print_table(audit_result(resp.json()))
+
+
+def submissions_status(server: str, period: str, as_of: Any) -> list[Any]:
+    """``reetrace submissions status --server``: rows with the attributes of the library's."""
+    from types import SimpleNamespace
+
+    params = {"period": period, "as_of": as_of.isoformat() if as_of else None}
+    return [SimpleNamespace(**r) for r in get_json(server, "/v1/submissions/status", params)["rows"]]
