@@ -173,7 +173,10 @@ def build_world(db: str) -> World:
     return World(db, tokens, ids, envelopes)
 
 
-def head(db: str) -> tuple[int, bytes]:
+def head(db: str | reetrace.Store) -> tuple[int, bytes]:
+    """The head of the log (a store to reuse, or a URL to open one for this call)."""
+    if not isinstance(db, str):
+        return db.head()
     store = reetrace.open_store(db)
     try:
         return store.head()
