@@ -22,6 +22,10 @@ EXPECTED = {
     "resolve_url", "run_audit", "run_demo", "schema_revision", "search_lots", "show_registry", "similar_lots", "submissions_status",
     "submit", "trace_back", "trace_forward", "trace_graph", "verify",
     "latest_checkpoint", "receipt_for", "load_log_key", "consistency_proof", "inclusion_proof",
+    # principals, tokens and what each may see (the service)
+    "ROLES", "IssuedToken", "Principal", "PrincipalError", "add_principal", "authenticate", "has_admin",
+    "issue_token", "list_principals", "revoke_token", "list_submissions", "submission_receipt",
+    "lot_holders", "origin_summary", "own_lot_report", "find_lots",
 }  # fmt: skip
 
 

@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "proof": "reetrace.cli.tlog:proof_group",
     "witness": "reetrace.cli.tlog:witness_cmd",
     "sign": "reetrace.cli.tlog:sign_cmd",
+    "principal": "reetrace.cli.principals:principal_group",
+    "token": "reetrace.cli.principals:token_group",
+    "serve": "reetrace.cli.serve:serve_cmd",
 }
 
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import reetrace
+from reetrace.cli.client import server_option
 from reetrace.cli.common import (
     console,
     csv_safe,
@@ -69,6 +70,7 @@ def as_of_option(f: F) -> F:
               help="Exit 1 when a finding of this severity or a more serious one exists "
               "(high > medium > low), after printing everything. For CI and cron jobs.")  # fmt: skip
 @db_option
+@server_option
 @errors_to_click
 def audit_cmd(
     period_from: str | None,
@@ -81,6 +83,7 @@ def audit_cmd(
     as_csv: bool,
     fail_on: str | None,
     db: str,
+    server: str | None = None,
 ) -> None:
     """Run the audit rules (docs/contract/audit-rules.md) and print their findings.
 
@@ -97,6 +100,13 @@ def audit_cmd(
     period_from = parse_period(period_from, param_hint="--from")
     period_to = parse_period(period_to, param_hint="--to")
     when = parse_as_of(as_of)
+    if server:
+        from reetrace.cli import client
+
+        params = {"from": period_from, "to": period_to, "as_of": when, "enterprise": enterprise,
+                  "rule": list(rules), "tolerance": list(tolerances)}  # fmt: skip
+        client.audit(server, params, as_json=as_json, as_csv=as_csv, print_table=_print_table)
+        return
     with store_for(db) as store:
         result = reetrace.run_audit(
             store, period_from=period_from, period_to=period_to, as_of=when,
@@ -204,8 +214,11 @@ def submissions_group() -> None:
 @as_of_option
 @json_option
 @db_option
+@server_option
 @errors_to_click
-def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: str) -> None:
+def submissions_status_cmd(
+    period: str, as_of: str | None, as_json: bool, db: str, server: str | None = None
+) -> None:
     """Who reported a period on time, late, or not at all.
 
     Lists every registered enterprise and every submitter. "missing" means the deadline (the 10th
@@ -216,10 +229,15 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
     """
     period = parse_period(period) or period
     when = parse_as_of(as_of)
-    with store_for(db) as store:
-        rows = reetrace.submissions_status(store, period, when)
+    if server:
+        from reetrace.cli import client
+
+        rows: list[Any] = client.submissions_status(server, period, when)
+    else:
+        with store_for(db) as store:
+            rows = reetrace.submissions_status(store, period, when)
     if as_json:
-        print_json({"period": period, "rows": [r.to_dict() for r in rows]})
+        print_json({"period": period, "rows": [vars(r) if server else r.to_dict() for r in rows]})
         return
     style = {"on_time": "green", "late": "yellow", "missing": "bold red", "not_due": "dim"}
     t = Table("enterprise", "name", "status", "active", "received", "files",

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import reetrace
+from reetrace.cli.client import server_option
 from reetrace.cli.common import (
     console,
     db_option,
@@ -160,12 +161,13 @@ def _short(iso: str) -> str:
     help="The enterprise's signature of this file (from `reetrace sign`); required where the registry says.",
 )  # fmt: skip
 @db_option
+@server_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, historical: bool,
     fmt: str | None, encoding: str | None, quiet: bool, log_key: str | None, receipt_file: str | None,
-    signature_file: str | None, db: str, as_json: bool,
+    signature_file: str | None, db: str, server: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -193,6 +195,13 @@ def submit_cmd(
             codecs.lookup(encoding)
         except LookupError:
             raise click.BadParameter(f"unknown encoding {encoding!r}", param_hint="--encoding") from None
+    if server:
+        from reetrace.cli import client
+
+        receipt = client.submit(server, file, enterprise=enterprise, period=period, fmt=fmt,
+                                received_at=when.isoformat() if when else None)  # fmt: skip
+        print_json(receipt) if as_json else click.echo(receipt["message"])
+        return
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     if receipt_file and not log_key:
         raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
@@ -323,19 +332,25 @@ def _note(ev: dict[str, Any]) -> str:
 @click.command("lot")
 @click.argument("lot")
 @db_option
+@server_option
 @json_option
 @errors_to_click
-def lot_cmd(lot: str, db: str, as_json: bool) -> None:
+def lot_cmd(lot: str, db: str, server: str | None, as_json: bool) -> None:
     """Show a lot (ENT:LOT): the event that created it and every event that drew from it.
 
     Example: reetrace lot NMSEP:PRND-2025-03-01
     """
-    with store_for(db) as store:
-        rep = reetrace.lot_report(store, lot)
-        if not rep["created_by"] and not rep["drawn_by"]:
-            near = reetrace.similar_lots(store, rep["lot"])
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            raise click.ClickException(f"{rep['lot']}: no event mentions this lot{hint}")
+    if server:
+        from reetrace.cli import client
+
+        rep = client.get_json(server, f"/v1/lots/{lot}")
+    else:
+        with store_for(db) as store:
+            rep = reetrace.lot_report(store, lot)
+            if not rep["created_by"] and not rep["drawn_by"]:
+                near = reetrace.similar_lots(store, rep["lot"])
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                raise click.ClickException(f"{rep['lot']}: no event mentions this lot{hint}")
     if as_json:
         print_json(rep)
         return

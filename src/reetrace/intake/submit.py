@@ -124,6 +124,8 @@ def submit(
     signer: Signer | None = None,
     signature: str | None = None,
     encoding: str | None = None,
+    submitter: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> SubmissionResult:
     """Record one enterprise's file for one period. Raises InputError listing every problem.
 
@@ -131,7 +133,9 @@ def submit(
     signed just after the commit. ``signature`` is the enterprise's signed note over the submission
     (:mod:`reetrace.intake.signatures`): checked against the registry and recorded in the envelope;
     required when the registry says so. ``encoding``: of a CSV file (default: detected, UTF-8 or
-    GB18030; see ``read_events``)."""
+    GB18030; see ``read_events``). ``submitter`` (the service's principal, token id, client address and
+    user agent) is recorded in the envelope; ``name`` is the file's name to record and report instead
+    of ``source`` (an upload's)."""
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -144,7 +148,8 @@ def submit(
         except ValueError as exc:
             raise ValueError(f"--received-at: {exc}") from None
     form: Format = detect_format(source, fmt)
-    name = "<stdin>" if source == "-" else source
+    if name is None:
+        name = "<stdin>" if source == "-" else source
     deadline = per.deadline()
     late = received_at > deadline
 
@@ -191,6 +196,8 @@ def submit(
         }
         if signed is not None:
             envelope["signature"] = signed
+        if submitter is not None:
+            envelope["submitter"] = submitter
         # Phase 2, under the lock: positions, chain, rows, the checks across records, commit.
         try:
             with store.appending(wait=wait) as app:

@@ -36,12 +36,19 @@ def check_url(url: str) -> None:
             )
 
 
-def open_store(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
+def open_store(
+    url: str | None = None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    lock_timeout: float | None = None,
+) -> Store:
     """Open the store at ``url`` (SQLite file or PostgreSQL), creating or upgrading its schema.
 
     With ``create=False`` the database must already hold a reetrace schema (a SQLite file that
     exists and was initialised, a PostgreSQL database with the schema), else :class:`NoStore`:
     reading commands use it so that a mistyped path is an error, not a new empty store.
+    ``lock_timeout``: seconds a writer waits for another before raising :class:`reetrace.Busy`.
     """
     url = resolve_url(url)
     check_url(url)
@@ -59,6 +66,7 @@ def open_store(url: str | None = None, *, migrate: bool = True, create: bool = T
         store = PostgresStore(url)
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://...")
+    store.lock_timeout_s = lock_timeout
     if not create and not store.has_schema():
         store.dispose()
         raise NoStore(f"no reetrace store at {url}: the database has no reetrace schema "

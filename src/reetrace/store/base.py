@@ -122,6 +122,9 @@ class Store:
     #: Whether appends maintain the Merkle tree (``merkle_nodes``). Off only for benchmarks' reference
     #: runs: a store written without it fails ``verify`` and cannot append with it again.
     maintain_tree = True
+    #: How long a writer waits for another writer before raising Busy (seconds); None: the backend's
+    #: default. A service sets it short, so that a request answers 503 instead of hanging.
+    lock_timeout_s: float | None = None
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine

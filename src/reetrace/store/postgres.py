@@ -149,8 +149,8 @@ class PostgresStore(Store):
 
     def lock_for_append(self, conn: Connection, *, wait: bool = True) -> None:
         # Without waiting: a lock timeout of a millisecond (the owner's function cannot say NOWAIT).
-        timeout = f"{LOCK_TIMEOUT_S}s" if wait else "1ms"
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{timeout}'")
+        timeout_ms = int((self.lock_timeout_s or LOCK_TIMEOUT_S) * 1000) if wait else 1
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
         self.sql.tune_for_writing(conn)
         try:
             # LOCK TABLE log IN EXCLUSIVE MODE, through a function of the tables' owner so that a
@@ -160,9 +160,7 @@ class PostgresStore(Store):
             if not wait and "lock timeout" in str(exc):
                 raise Busy("another writer holds the log") from exc
             if "lock timeout" in str(exc):
-                raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc
-            if not wait and "could not obtain lock" in str(exc):
-                raise Busy("another writer holds the log") from exc
+                raise Busy(f"another writer held the log for over {timeout_ms} ms") from exc
             raise
 
     def lock_for_migration(self, conn: Connection) -> None:

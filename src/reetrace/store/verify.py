@@ -42,8 +42,9 @@ from reetrace.errors import VerificationFailed
 from reetrace.models import RECORDED, Event
 from reetrace.store import chain
 from reetrace.store.base import Store
-from reetrace.store.derive import Row, edge_rows, event_rows, registry_row, submission_row
+from reetrace.store.derive import Row, edge_rows, event_rows, principal_row, registry_row, submission_row
 from reetrace.store.schema import (
+    PRINCIPAL_TABLES,
     REGISTRY_TABLES,
     edges,
     events,
@@ -55,7 +56,10 @@ from reetrace.store.schema import (
 )
 from reetrace.store.tree import TreeCheck, check_checkpoints
 
-_DERIVED = (submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values())
+_DERIVED = (
+    submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(),
+    *PRINCIPAL_TABLES.values(),
+)  # fmt: skip
 #: Failures listed; the rest are counted.
 MAX_FAILURES = 100
 #: Rows of one position above this are compared as a multiset digest, not held in memory.
@@ -394,6 +398,8 @@ def _expected_rows(
         return {"submissions": [submission_row(pos, rec)]}, {}
     if kind in REGISTRY_TABLES:
         return {REGISTRY_TABLES[kind].name: [registry_row(kind, pos, rec)]}, {}
+    if kind in PRINCIPAL_TABLES:
+        return {PRINCIPAL_TABLES[kind].name: [principal_row(kind, pos, rec)]}, {}
     raise ValueError(f"unknown record kind {kind!r}")
 
 
