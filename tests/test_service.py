@@ -305,7 +305,7 @@ def test_a_busy_log_answers_503_with_retry_after(server: Server, world: World) -
     before = head(world.db)
     try:
         with store.appending():  # hold the write lock longer than the service's 0.3 s
-            r = call(server, world, "A", "POST", f"/v1/submissions?enterprise={A}&period=2025-08",
+            r = call(server, world, "A", "POST", f"/v1/submissions?enterprise={A}&period=2025-04",
                      content=_fresh_month(world, "busy"))  # fmt: skip
     finally:
         store.dispose()

@@ -135,7 +135,7 @@ class SqliteStore(Store):
             raise
         finally:
             if not wait:
-                raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms()}")
         return conn
 
     def _busy_timeout_ms(self) -> int:
