@@ -50,6 +50,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RegistryLoad": ("reetrace.intake.registry", "LoadResult"),
     "load_dataset": ("reetrace.intake.dataset", "load_dataset"),
     "read_manifest": ("reetrace.intake.dataset", "read_manifest"),
+    # EPCIS 2.0
+    "export_epcis": ("reetrace.epcis.store_export", "export_epcis"),
+    "import_epcis": ("reetrace.epcis.submission", "import_epcis"),
     # reading
     "lot_report": ("reetrace.inspection", "lot_report"),
     "list_events": ("reetrace.inspection", "list_events"),
@@ -121,10 +124,12 @@ __all__ = [
     "__version__",
     "audit_findings",
     "checkpoint",
+    "export_epcis",
     "findings_for",
     "generate_dataset",
     "graph_to_dot",
     "graph_to_graphml",
+    "import_epcis",
     "list_events",
     "load_dataset",
     "load_registry",
@@ -177,6 +182,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from reetrace.audit.for_trace import audit_findings
     from reetrace.demo import run_demo
+    from reetrace.epcis.store_export import export_epcis
+    from reetrace.epcis.submission import import_epcis
     from reetrace.errors import (
         Busy,
         InputError,

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "generate": "reetrace.cli.dataset:generate_cmd",
     "load": "reetrace.cli.dataset:load_cmd",
     "demo": "reetrace.cli.dataset:demo_cmd",
+    "epcis": "reetrace.cli.epcis:epcis_group",
 }
 
 

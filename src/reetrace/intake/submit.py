@@ -89,8 +89,15 @@ def submit(
     fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
+    source_name: str | None = None,
+    converted_from: dict[str, str] | None = None,
 ) -> SubmissionResult:
-    """Record one enterprise's file for one period. Raises InputError listing every problem."""
+    """Record one enterprise's file for one period. Raises InputError listing every problem.
+
+    A file converted from another format (an EPCIS document) is submitted as the JSON Lines it became,
+    under the name of the original (``source_name``); ``converted_from`` (e.g. ``{"format": "epcis",
+    "digest": ...}``) is recorded in the envelope, so the log says where the events came from.
+    """
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -98,7 +105,7 @@ def submit(
     elif received_at.tzinfo is None:
         raise ValueError("--received-at needs an offset, e.g. 2025-02-08T10:00:00+08:00")
     form: Format = detect_format(source, fmt)
-    name = "<stdin>" if source == "-" else source
+    name = source_name or ("<stdin>" if source == "-" else source)
     deadline = per.deadline()
     late = received_at > deadline
 
@@ -122,6 +129,8 @@ def submit(
             "source": name,
             "digest": file_digest,
         }
+        if converted_from is not None:
+            envelope["converted_from"] = converted_from
         try:
             with store.appending() as app:
                 start = app.position
