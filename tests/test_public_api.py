@@ -15,7 +15,7 @@ EXPECTED = {
     "INJECTION_KINDS", "InputError", "LotNotFound", "NotRegistered", "PICTURE_MAX_NODES", "Period",
     "Problem", "RULES", "ReetraceError", "Refused", "Registry", "RegistryLoad", "SHANGHAI", "Store",
     "StoreError", "SubmissionResult", "Tolerances", "AuditResult", "VerificationFailed", "VerifyResult",
-    "__version__", "audit_findings", "checkpoint", "export_epcis", "findings_for", "generate_dataset", "graph_to_dot",
+    "__version__", "AttachResult", "attach_foreign", "audit_findings", "checkpoint", "export_epcis", "findings_for", "generate_dataset", "graph_to_dot",
     "graph_to_graphml", "import_epcis", "list_events", "load_dataset", "load_registry", "lot_report", "open_store",
     "parse_registry", "print_trace", "quota_report", "read_events", "read_manifest", "render_picture",
     "resolve_url", "run_audit", "run_demo", "schema_revision", "show_registry", "submissions_status",

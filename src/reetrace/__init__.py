@@ -52,6 +52,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "read_manifest": ("reetrace.intake.dataset", "read_manifest"),
     # EPCIS 2.0
     "export_epcis": ("reetrace.epcis.store_export", "export_epcis"),
+    "attach_foreign": ("reetrace.epcis.attach", "attach_foreign"),
+    "AttachResult": ("reetrace.epcis.attach", "AttachResult"),
     "import_epcis": ("reetrace.epcis.submission", "import_epcis"),
     # reading
     "lot_report": ("reetrace.inspection", "lot_report"),
@@ -99,6 +101,7 @@ __all__ = [
     "PICTURE_MAX_NODES",
     "RULES",
     "SHANGHAI",
+    "AttachResult",
     "AuditResult",
     "BackTrace",
     "Busy",
@@ -122,6 +125,7 @@ __all__ = [
     "VerificationFailed",
     "VerifyResult",
     "__version__",
+    "attach_foreign",
     "audit_findings",
     "checkpoint",
     "export_epcis",
@@ -182,6 +186,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from reetrace.audit.for_trace import audit_findings
     from reetrace.demo import run_demo
+    from reetrace.epcis.attach import AttachResult, attach_foreign
     from reetrace.epcis.store_export import export_epcis
     from reetrace.epcis.submission import import_epcis
     from reetrace.errors import (

@@ -107,3 +107,33 @@ def import_cmd(
         })  # fmt: skip
     else:
         click.echo(result.message())
+
+
+@epcis_group.command("attach")
+@click.argument("document", type=click.Path(dir_okay=False, exists=True))
+@click.option("--import-entry", required=True, metavar="ENTRY", help="The customs entry of an import event.")
+@db_option
+@json_option
+@errors_to_click
+def attach_cmd(document: str, import_entry: str, db: str, as_json: bool) -> None:
+    """Record a foreign supplier's EPCIS document as the declared provenance of an import entry.
+
+    Its mine or plant, its transformations with masses, its shipment: a trace back then continues
+    past the customs entry into that declared chain, marked as declared by the supplier and not
+    verified by any Chinese record. Each event a trace cannot use (no masses, counted not weighed,
+    declared in error, an aggregation) is refused with its reason; a document with none it can
+    use is refused whole. The document is kept in the hash-chained log.
+
+    Example: reetrace epcis attach --import-entry 530420250402007 examples/epcis/MY-supplier.jsonld
+    """
+    with store_for(db) as store:
+        result = reetrace.attach_foreign(store, import_entry, Path(document))
+    if as_json:
+        print_json({
+            "import_entry": result.import_entry, "importer": result.importer, "source": result.source,
+            "position": result.position, "origins": result.origins,
+            "transformations": result.transformations, "custody": result.custody,
+            "refused": [{"index": r.index, "type": r.event_type, "reason": r.reason} for r in result.refused],
+        })  # fmt: skip
+    else:
+        click.echo(result.message())

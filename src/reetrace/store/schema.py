@@ -201,10 +201,35 @@ quotas = sa.Table(
     sa.Index("ix_quotas_key", "year", "holder", "category", "batch"),
 )
 
+#: A foreign supplier's declared provenance behind an import entry (log records of kind ``foreign``,
+#: ``reetrace epcis attach``): one row per accepted step of the supplier's EPCIS document. ``kind`` is
+#: ``origin`` (``lot`` commissioned at ``location``), ``edge`` (``src`` went into ``lot`` at a
+#: transformation; ``mass_kg`` is what was drawn from ``src``) or ``custody`` (``lot`` observed, shipped,
+#: received; ``step`` is the bizStep). Declared by the supplier, verified by no record of ours.
+foreign_links = sa.Table(
+    "foreign_links",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("import_entry", sa.String(64), nullable=False),
+    sa.Column("event_index", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("src", sa.String(500)),
+    sa.Column("lot", sa.String(500), nullable=False),
+    sa.Column("mass_kg", sa.Double, nullable=False),
+    sa.Column("location", sa.String(500)),
+    sa.Column("step", sa.String(64)),
+    sa.PrimaryKeyConstraint("position", "idx"),
+    sa.Index("ix_foreign_links_import_entry", "import_entry"),
+)
+
 #: Every table that holds recorded facts: the triggers refuse UPDATE, DELETE and TRUNCATE on each.
 FACT_TABLES: tuple[sa.Table, ...] = (
     log, submissions, events, lots, inputs, edges, retractions, groups, enterprises, sites, quotas,
 )  # fmt: skip
+
+#: Fact tables added after the first schema (their triggers come with their own migration).
+LATER_FACT_TABLES: tuple[sa.Table, ...] = (foreign_links,)
 
 #: Derived tables that carry a registry kind, keyed by the kind's name in log records.
 REGISTRY_TABLES: dict[str, sa.Table] = {

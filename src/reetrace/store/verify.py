@@ -28,11 +28,12 @@ from reetrace.errors import VerificationFailed
 from reetrace.models import Event
 from reetrace.store import chain
 from reetrace.store.base import Store
-from reetrace.store.derive import Row, event_rows, registry_row, submission_row
+from reetrace.store.derive import Row, event_rows, foreign_rows, registry_row, submission_row
 from reetrace.store.schema import (
     REGISTRY_TABLES,
     edges,
     events,
+    foreign_links,
     inputs,
     log,
     lots,
@@ -40,7 +41,7 @@ from reetrace.store.schema import (
     submissions,
 )
 
-_DERIVED = (submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values())
+_DERIVED = (submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(), foreign_links)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,8 @@ def _expected_rows(lookups: Connection, frame: dict[str, Any]) -> dict[str, list
         return out
     if kind == "submission":
         return {"submissions": [submission_row(pos, rec)]}
+    if kind == "foreign":
+        return {"foreign_links": foreign_rows(pos, rec)}
     if kind in REGISTRY_TABLES:
         return {REGISTRY_TABLES[kind].name: [registry_row(kind, pos, rec)]}
     raise ValueError(f"unknown record kind {kind!r}")
