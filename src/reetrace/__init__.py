@@ -159,18 +159,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module, attr = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'reetrace' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value  # the next access is a plain module attribute
-    return value
+if not TYPE_CHECKING:
+    # Hidden from type checkers: they see the eager imports below, so a misspelt ``reetrace.X``
+    # is an error for mypy instead of an ``Any`` from ``__getattr__``.
 
+    def __getattr__(name: str) -> Any:
+        try:
+            module, attr = _EXPORTS[name]
+        except KeyError:
+            raise AttributeError(f"module 'reetrace' has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value  # the next access is a plain module attribute
+        return value
 
-def __dir__() -> list[str]:
-    return __all__
+    def __dir__() -> list[str]:
+        return __all__
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers
