@@ -36,7 +36,7 @@ def _fill(store: Store) -> None:
     for ent in ("NMMINE", "GXIMP", "NMSEP", "NBMET", "NBMAG"):
         reetrace.submit(store, str(EX / f"{ent}-2025-03.jsonl"), enterprise=ent, period="2025-03",
                         received_at=datetime.fromisoformat("2025-04-09T17:00:00+08:00"))  # fmt: skip
-    for ent in ("GXIMP", "NMSEP", "NBMET", "NBMAG"):
+    for ent in ("NMMINE", "GXIMP", "NMSEP", "NBMET", "NBMAG"):
         reetrace.submit(store, str(EX / "epcis" / f"{ent}-2025-04.jsonl"), enterprise=ent, period="2025-04",
                         received_at=datetime.fromisoformat("2025-05-08T17:00:00+08:00"))  # fmt: skip
 

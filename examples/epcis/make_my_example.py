@@ -1,6 +1,6 @@
 """Writes the foreign-provenance example of the README: a Malaysian supplier's EPCIS document
 (MY-supplier.jsonld) and the April 2025 Chinese chain its shipment enters, from GXIMP's customs entry
-through NMSEP's separation plant and NBMET's smelter to an NBMAG magnet
+through NMSEP's separation plant and NBMET's smelter to an NBMAG magnet (and NMMINE's nil report)
 (run: .venv/bin/python examples/epcis/make_my_example.py).
 
 The companies and places abroad are invented; the GS1 keys use GS1 Malaysia's prefix range (955) with
@@ -28,7 +28,7 @@ mrec = {"La": 20.0, "Ce": 2.0, "Pr": 5.5, "Nd": 20.0, "Sm": 4.5, "Eu": 0.5, "Gd"
         "Dy": 6.0, "Ho": 1.5, "Er": 3.5, "Tm": 0.5, "Yb": 2.5, "Lu": 0.5, "Y": 26.5}
 MREC_KG, MREC_REO = 30000, 56.0
 reo_in = MREC_KG * MREC_REO / 100
-REC = 0.96
+REC = 0.95
 
 
 def oxide(lot: str, product: str, els: list[str]) -> dict:
@@ -98,6 +98,7 @@ files = {
                       "mass_kg": magnet, "re_metal_pct": 31.0, "elements": metal_els}]},
     ],
 }
+files["NMMINE"] = []  # the mine had no April flows: a nil report
 for ent, evs in files.items():
     (ex / f"{ent}-2025-04.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in evs))
 
