@@ -11,7 +11,7 @@ from reetrace.cli.common import DEFAULT_URL as CLI_DEFAULT_URL
 from reetrace.store.migrate import HEAD, newest
 
 EXPECTED = {
-    "Busy", "BackTrace", "Checkpoint", "DEFAULT_URL", "Event", "Finding", "ForwardTrace",
+    "Busy", "BackTrace", "CaptureJob", "QueryParameterError", "capture_epcis", "query_epcis", "Checkpoint", "DEFAULT_URL", "Event", "Finding", "ForwardTrace",
     "INJECTION_KINDS", "InputError", "LotNotFound", "NotRegistered", "PICTURE_MAX_NODES", "Period",
     "Problem", "RULES", "ReetraceError", "Refused", "Registry", "RegistryLoad", "SHANGHAI", "Store",
     "StoreError", "SubmissionResult", "Tolerances", "AuditResult", "VerificationFailed", "VerifyResult",

@@ -54,6 +54,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "export_epcis": ("reetrace.epcis.store_export", "export_epcis"),
     "attach_foreign": ("reetrace.epcis.attach", "attach_foreign"),
     "AttachResult": ("reetrace.epcis.attach", "AttachResult"),
+    "capture_epcis": ("reetrace.epcis.capture", "capture"),
+    "query_epcis": ("reetrace.epcis.capture", "query_events"),
+    "CaptureJob": ("reetrace.epcis.capture", "CaptureJob"),
+    "QueryParameterError": ("reetrace.epcis.capture", "QueryParameterError"),
     "import_epcis": ("reetrace.epcis.submission", "import_epcis"),
     # reading
     "lot_report": ("reetrace.inspection", "lot_report"),
@@ -105,6 +109,7 @@ __all__ = [
     "AuditResult",
     "BackTrace",
     "Busy",
+    "CaptureJob",
     "Checkpoint",
     "Event",
     "Finding",
@@ -114,6 +119,7 @@ __all__ = [
     "NotRegistered",
     "Period",
     "Problem",
+    "QueryParameterError",
     "ReetraceError",
     "Refused",
     "Registry",
@@ -127,6 +133,7 @@ __all__ = [
     "__version__",
     "attach_foreign",
     "audit_findings",
+    "capture_epcis",
     "checkpoint",
     "export_epcis",
     "findings_for",
@@ -141,6 +148,7 @@ __all__ = [
     "open_store",
     "parse_registry",
     "print_trace",
+    "query_epcis",
     "quota_report",
     "read_events",
     "read_manifest",
@@ -190,6 +198,9 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.audit.for_trace import audit_findings
     from reetrace.demo import run_demo
     from reetrace.epcis.attach import AttachResult, attach_foreign
+    from reetrace.epcis.capture import CaptureJob, QueryParameterError
+    from reetrace.epcis.capture import capture as capture_epcis
+    from reetrace.epcis.capture import query_events as query_epcis
     from reetrace.epcis.store_export import export_epcis
     from reetrace.epcis.submission import import_epcis
     from reetrace.errors import (
