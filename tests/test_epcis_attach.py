@@ -149,3 +149,23 @@ def test_cli_attach(sqlite_url: str) -> None:
     assert kinds == {"foreign_mine": pytest.approx(0.8), "import": pytest.approx(0.2)}
     r = runner.invoke(main, ["epcis", "attach", "--import-entry", "nope", str(MY), "--db", sqlite_url])
     assert r.exit_code == 1 and "no effective import" in r.output
+
+
+def test_declared_chain_shares_by_mass_two_mines_and_a_cycle() -> None:
+    from reetrace.trace.declared import _declared
+
+    rows = [
+        (1, "origin", None, "ore-a", 300.0, "mine-A", "commissioning"),
+        (1, "origin", None, "ore-b", 100.0, "mine-B", "commissioning"),
+        (1, "edge", "ore-a", "conc", 300.0, "plant", "commissioning"),
+        (1, "edge", "ore-b", "conc", 100.0, "plant", "commissioning"),
+        (1, "edge", "conc", "mrec", 40.0, "plant", "commissioning"),
+        (1, "edge", "bought", "mrec", 10.0, "plant", "commissioning"),
+        (1, "custody", None, "conc", 400.0, "plant", "shipping"),  # an internal move: consumed later
+    ]
+    d = _declared(rows)  # no shipment of an unconsumed lot: starts at the final output
+    assert {loc: round(s, 9) for loc, (s, _) in d.mines.items()} == {"mine-A": 0.6, "mine-B": 0.2}
+    assert d.via == ["bought", "conc", "mrec", "ore-a", "ore-b"]
+    cyc = _declared([(1, "edge", "x", "y", 1.0, None, None), (1, "edge", "y", "x", 1.0, None, None),
+                     (1, "custody", None, "y", 1.0, None, "shipping")])  # fmt: skip
+    assert cyc.cycle

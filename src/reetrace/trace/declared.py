@@ -47,6 +47,26 @@ class Declared:
     cycle: bool = False
 
 
+def _has_cycle(up: dict[str, list[tuple[str, float]]]) -> bool:
+    users: dict[str, list[str]] = defaultdict(list)
+    pending: dict[str, int] = defaultdict(int)
+    for dst, ins in up.items():
+        for src, _ in ins:
+            users[src].append(dst)
+            pending[dst] += 1
+            pending.setdefault(src, 0)
+    ready = [x for x, n in pending.items() if n == 0]
+    seen = 0
+    while ready:
+        x = ready.pop()
+        seen += 1
+        for y in users[x]:
+            pending[y] -= 1
+            if pending[y] == 0:
+                ready.append(y)
+    return seen < len(pending)
+
+
 def _declared(rows: list[tuple[int, str, str | None, str, float, str | None, str | None]]) -> Declared:
     up: dict[str, list[tuple[str, float]]] = defaultdict(list)
     origin_at: dict[str, str] = {}
@@ -60,6 +80,10 @@ def _declared(rows: list[tuple[int, str, str | None, str, float, str | None, str
             origin_at.setdefault(lot, location)
         elif kind == "custody" and step in SHIPPING:
             shipped[lot] += kg
+    if _has_cycle(up):
+        return Declared(cycle=True)
+    # What left for China is what was shipped and not transformed afterwards (an internal move is not).
+    shipped = defaultdict(float, {lot: kg for lot, kg in shipped.items() if lot not in consumed})
     if not shipped:
         sinks = [lot for lot in up if lot not in consumed] or list(origin_at)
         for lot in sinks:
