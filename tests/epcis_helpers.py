@@ -61,10 +61,3 @@ EXTRA: list[dict[str, Any]] = [
 def all_types() -> list[Event]:
     """At least one event of every type, in an order where each retract follows what it retracts."""
     return [*example_events(), *(Event.model_validate(r) for r in EXTRA)]
-
-
-def has_from_field() -> bool:
-    """Whether the contract revision giving receive outputs a ``from`` has landed in models.py."""
-    from reetrace.models import OutputLine
-
-    return any(name in OutputLine.model_fields for name in ("from_", "from"))

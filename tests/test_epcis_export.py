@@ -18,7 +18,7 @@ from reetrace.epcis.hashid import prehash
 from reetrace.generate import generate
 from reetrace.intake.files import read_events
 from reetrace.models import Event
-from tests.epcis_helpers import all_types, has_from_field, schema
+from tests.epcis_helpers import all_types, schema
 
 # The reference implementation loads GS1's JSON-LD context with importlib.resources.open_text, which
 # Python 3.11+ deprecates; the suite turns warnings into errors, and that one would turn into a failed
@@ -105,19 +105,15 @@ def _receive_with_from() -> dict[str, Any]:
 
 
 def test_receive_from_is_exported_in_the_lot_master_data() -> None:
-    """Works before the contract revision lands: the exporter reads ``from_`` if the line has it."""
     rec = _receive_with_from()
-    froms = [line.pop("from") for line in rec["outputs"]]
+    froms = [line["from"] for line in rec["outputs"]]
     ev = Event.model_validate(rec)
-    for line, src in zip(ev.outputs, froms, strict=True):
-        object.__setattr__(line, "from_", src)
     out = event_to_epcis(ev)
     lots = out["ilmd"]["reetrace:lot"]
     assert [x["reetrace:from"] for x in lots] == [f"urn:reetrace:lot:{s}" for s in froms]
     assert out["eventID"] == _reference_ids(document([ev]))[0]
 
 
-@pytest.mark.skipif(not has_from_field(), reason="receive outputs have no `from` field yet (models.py)")
 def test_receive_with_from_round_trips() -> None:
     ev = Event.model_validate(_receive_with_from())
     [(_, back)] = parse_document(orjson.dumps(document([ev])))

@@ -22,4 +22,5 @@ def test_committed_schema_matches_the_models(name: str) -> None:
 
 
 def test_csv_row_model_lists_exactly_the_csv_columns() -> None:
-    assert tuple(CsvRow.model_fields) == CSV_COLUMNS
+    # Fields are named as in the file: ``from_`` (a Python keyword otherwise) by its alias.
+    assert tuple(f.alias or name for name, f in CsvRow.model_fields.items()) == CSV_COLUMNS

@@ -19,9 +19,12 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reetrace.elements import SHARE_SUM_TOLERANCE, reo_equivalent
 
@@ -93,9 +96,14 @@ class InputLine(_Strict):
 
 
 class OutputLine(_Strict):
-    """A lot created by an event, with its rare earth content."""
+    """A lot created by an event, with its rare earth content.
+
+    ``from`` (``from_`` in Python, a keyword there) names the input lot a ``receive`` output comes from
+    (docs/contract/events.md, "receive: pairs, never a blend"); it belongs on receive outputs only.
+    """
 
     lot: LotRef
+    from_: LotRef | None = Field(default=None, alias="from")
     product: Text
     form: Form
     mass_kg: Mass
@@ -288,9 +296,78 @@ class Event(_Strict):
             raise ValueError("an event cannot retract itself")
         return self
 
+    @model_validator(mode="after")
+    def _pairs(self, info: ValidationInfo) -> Event:
+        # Runs after _per_type (definition order), so lots are spelled ENT:LOT and a receive has its
+        # counterparty. Every problem is raised at once, each at its own line and field.
+        recorded = bool(info.context and info.context.get(RECORDED))
+        problems = pairing_problems(self, recorded=recorded)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Event",
+                [
+                    InitErrorDetails(type=PydanticCustomError("pairing", msg), loc=loc, input=value)
+                    for loc, msg, value in problems
+                ],
+            )
+        return self
+
     def canonical(self) -> dict[str, Any]:
-        """The record as it is hashed: unset optional fields dropped, times in ISO 8601 with offset."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The record as it is hashed: unset optional fields dropped, times in ISO 8601 with offset,
+        ``from_`` spelled ``from`` (its name in files)."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+#: Validation context key: the record is already in the log (``verify``). Rules added after it was
+#: accepted do not apply to it: a multi-lot receive without ``from`` whose counts differ was valid
+#: before receipts were paired (2026-11-28), and stays readable (its edges derive as a legacy blend).
+RECORDED = "recorded"
+
+Loc = tuple[int | str, ...]
+
+
+def pairing_problems(ev: Event, *, recorded: bool = False) -> list[tuple[Loc, str, Any]]:
+    """Problems of ``from`` and of the pairing of a receive's outputs with its inputs, as (location,
+    reason, offending value); normalises a bare ``from`` to the sender's ``ENT:LOT`` on the way.
+
+    Rules (docs/contract/events.md): ``from`` only on receive outputs; it names an input of the event;
+    with no ``from`` anywhere, output *i* comes from input *i* and the counts must be equal; otherwise
+    every output names its source; every input is the source of at least one output. A bare code in
+    ``from`` is the **sender's** lot: a receive only ever draws the counterparty's lots, so reading it
+    as the reporter's (as in a lot line) could only ever be an error.
+    """
+    out: list[tuple[Loc, str, Any]] = []
+    named = [(i, line) for i, line in enumerate(ev.outputs) if line.from_ is not None]
+    if ev.type != "receive":
+        for i, line in named:
+            out.append((("outputs", i, "from"), f"from belongs on the outputs of a receive, not a {ev.type}",
+                        line.from_))  # fmt: skip
+        return out
+    for _, line in named:
+        ref = line.from_
+        assert ref is not None
+        if ":" not in ref:
+            object.__setattr__(line, "from_", f"{ev.counterparty}:{ref}")  # fresh object, as for lot
+    ins = [line.lot for line in ev.inputs]
+    if not named:
+        if len(ins) != len(ev.outputs) and not recorded:
+            out.append((("outputs",), f"this receive has {len(ins)} input(s) and {len(ev.outputs)} "
+                        "output(s): name each output's source input with from", len(ev.outputs)))  # fmt: skip
+        return out
+    known = set(ins)
+    for i, line in enumerate(ev.outputs):
+        if line.from_ is None:
+            out.append((("outputs", i, "from"), "missing: other outputs of this receive name their source "
+                        "input, so every output must", None))  # fmt: skip
+        elif line.from_ not in known:
+            out.append((("outputs", i, "from"), f"{line.from_} is not an input of this receive (inputs: "
+                        f"{', '.join(ins)})", line.from_))  # fmt: skip
+    sources = {line.from_ for line in ev.outputs}
+    for j, lot in enumerate(ins):
+        if lot not in sources:
+            out.append((("inputs", j, "lot"), f"no output of this receive comes from {lot}: name it in "
+                        "the from of the output it became", lot))  # fmt: skip
+    return out
 
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
-from reetrace.audit.scope import Scope, event_lots
+from reetrace.audit.scope import Scope, made_from
 from reetrace.periods import shift
 
 _LINES = """
@@ -108,12 +108,13 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
             doubtful.add(row[2])
         else:
             groups.setdefault((row[0], row[1], row[2]), []).append(row)
-    made = event_lots(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
+    made = made_from(conn, scope, (int(r[8]) for rows in groups.values() for r in rows if not r[9]))
     findings = []
     for (sender, receiver, lot), rows in groups.items():
         _, _, _, kind, ship_kg, recv_kg, ship_period, recv_period = rows[0][:8]
         recv_pos = sorted({int(r[8]) for r in rows if not r[9]})
-        received_as = sorted({x for p in recv_pos for x in made.get(p, []) if x != lot})
+        # What the receiver made of this lot: its paired outputs, not the rest of the consignment.
+        received_as = sorted({x for p in recv_pos for x in made.get((p, lot), [])})
         if kind == "ship_without_receive":
             summary = f"{sender} shipped {ship_kg:.1f} kg of {lot} to {receiver}; no receive reported"
             ent = sender

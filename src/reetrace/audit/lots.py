@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
-from reetrace.audit.scope import Scope, event_lots, to_datetime
+from reetrace.audit.scope import Scope, event_lots, made_from, to_datetime
 
 
 def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
@@ -101,11 +101,12 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in conn.execute(sa.text(sql), scope.params()):
         groups.setdefault((row[0], row[2]), []).append(row)
-    outputs = event_lots(conn, scope, (int(r[3]) for rows in groups.values() for r in rows))
+    outputs = made_from(conn, scope, (int(r[3]) for rows in groups.values() for r in rows))
     findings = []
     for (lot, ent), rows in groups.items():
         positions = sorted({int(r[3]) for r in rows})
-        made = sorted({x for p in positions for x in outputs.get(p, []) if x != lot})
+        # What was made from this lot (its edges): a receive's paired outputs, a process's outputs.
+        made = sorted({x for p in positions for x in outputs.get((p, lot), [])})
         kg = sum(r[5] for r in rows)
         findings.append(
             Finding(

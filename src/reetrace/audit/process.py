@@ -10,7 +10,11 @@ Checked on every effective ``process`` event (docs/contract/audit-rules.md, rule
 A ``receive`` turns the sender's lot into a new lot of the receiver; re-declaring a richer content
 there launders as well as a process does, so receives get the REO check too (kind ``receive_reo``;
 a receive creates no element, and a per-element check of every custody event would double the cost of
-this rule for nothing the REO check misses).
+this rule for nothing the REO check misses). Both receive checks are made per source input and the
+outputs paired with it (docs/contract/events.md: a receive pairs, never blends); the second, kind
+``receive_mass`` (severity medium), is a lot split on arrival (or received whole) into outputs that
+weigh more than was drawn from it beyond ``custody_qty`` [1%]. Recorded, not refused: the evidence
+stays in the log for the inspector.
 
 An event drawing a lot that has no effective creating event is left to ``unexplained_lot`` (its input
 content is unknown). Outputs of unknown profile count as 0 of every element. Inputs of unknown profile
@@ -30,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.ledger import event_balance_ctes
-from reetrace.audit.scope import Scope, event_lots
+from reetrace.audit.scope import Scope, event_lots, made_from
 from reetrace.elements import ELEMENTS
 
 
@@ -108,6 +112,10 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
 
 
 def _receives(conn: Connection, scope: Scope) -> list[Finding]:
+    """Receive checks, per source input and the outputs paired with it (its edges): one receipt of a
+    consignment may carry several lots, and an excess on one is not offset by a shortfall on another.
+    A legacy blended receive (more edges than outputs: recorded before receipts were paired) is judged
+    as a whole, as it was recorded."""
     where = scope.period("s.period") + scope.ent("e.enterprise") + scope.focus(positions=["e.position"])
     sql = f"""
     WITH ev AS (
@@ -116,45 +124,75 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
         WHERE e.type = 'receive' {where}
           AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = e.position)
     ),
+    blend AS (
+        SELECT d.position FROM ev JOIN edges d ON d.position = ev.position
+        GROUP BY d.position HAVING count(*) > count(DISTINCT d.dst)
+    ),
     flow AS (
-        SELECT i.position, i.mass_kg * l.reo_kg / l.mass_kg AS reo_in, 0.0 AS reo_out,
-               CASE WHEN l.lot IS NULL THEN 1 ELSE 0 END AS missing
+        SELECT i.position, CASE WHEN b.position IS NULL THEN i.lot END AS src,
+               i.mass_kg * l.reo_kg / l.mass_kg AS reo_in, 0.0 AS reo_out,
+               i.mass_kg AS kg_in, 0.0 AS kg_out, CASE WHEN l.lot IS NULL THEN 1 ELSE 0 END AS missing
         FROM ev JOIN inputs i ON i.position = ev.position LEFT JOIN effective_lots l ON l.lot = i.lot
+        LEFT JOIN blend b ON b.position = ev.position
         UNION ALL
-        SELECT l.position, 0.0, l.reo_kg, 0 FROM ev JOIN lots l ON l.position = ev.position
+        SELECT o.position, d.src, 0.0, o.reo_kg, 0.0, o.mass_kg, 0
+        FROM ev JOIN lots o ON o.position = ev.position
+        JOIN edges d ON d.position = o.position AND d.dst = o.lot
+        WHERE ev.position NOT IN (SELECT position FROM blend)
+        UNION ALL
+        SELECT o.position, NULL, 0.0, o.reo_kg, 0.0, o.mass_kg, 0
+        FROM ev JOIN lots o ON o.position = ev.position
+        WHERE ev.position IN (SELECT position FROM blend)
     ),
     sums AS (
-        SELECT position, sum(reo_in) AS reo_in, sum(reo_out) AS reo_out, sum(missing) AS missing
-        FROM flow GROUP BY position
+        SELECT position, src, sum(reo_in) AS reo_in, sum(reo_out) AS reo_out, sum(kg_in) AS kg_in,
+               sum(kg_out) AS kg_out, sum(missing) AS missing
+        FROM flow GROUP BY position, src
     )
-    SELECT sums.position, ev.enterprise, ev.period, sums.reo_in, sums.reo_out
+    SELECT sums.position, ev.enterprise, ev.period, sums.src, sums.reo_in, sums.reo_out,
+           sums.kg_in, sums.kg_out, sums.missing
     FROM sums JOIN ev ON ev.position = sums.position
-    WHERE sums.missing = 0 AND sums.reo_out > sums.reo_in * (1 + :rtol)
-    ORDER BY sums.position
+    WHERE (sums.missing = 0 AND sums.reo_out > sums.reo_in * (1 + :rtol))
+       OR sums.kg_out > sums.kg_in * (1 + :qtol)
+    ORDER BY sums.position, sums.src
     """
-    rows = list(conn.execute(sa.text(sql), scope.params(rtol=scope.tol.output_reo)))
-    lots = event_lots(conn, scope, (int(r[0]) for r in rows))
-    return [
-        Finding(
-            rule="output_exceeds_input",
-            severity="high",
-            enterprise=ent,
-            summary=f"receive declares {reo_out:.1f} kg REO out of {reo_in:.1f} kg drawn",
-            lots=tuple(lots.get(int(pos), [])),
-            events=(int(pos),),
-            period=period,
-            detail={
-                "kind": "receive_reo",
-                "event_type": "receive",
-                "input_reo_kg": round(reo_in, 3),
-                "output_reo_kg": round(reo_out, 3),
-                "excess_reo_kg": round(reo_out - reo_in, 3),
-                "excess_reo_pct": _pct(reo_out - reo_in, reo_in),
-                "tolerance_pct": scope.tol.output_reo * 100,
-            },
-        )
-        for pos, ent, period, reo_in, reo_out in rows
-    ]
+    tol = scope.tol
+    rows = list(conn.execute(sa.text(sql), scope.params(rtol=tol.output_reo, qtol=tol.custody_qty)))
+    lots = event_lots(conn, scope, (int(r[0]) for r in rows if r[3] is None))
+    paired = made_from(conn, scope, (int(r[0]) for r in rows if r[3] is not None))
+    findings = []
+    for pos, ent, period, src, reo_in, reo_out, kg_in, kg_out, missing in rows:
+        pos = int(pos)
+        # A pair names its source and the outputs made from it; a legacy blend every lot of the event.
+        named = tuple(lots.get(pos, [])) if src is None else (src, *paired.get((pos, src), []))
+        of = f" of {src}" if src is not None else ""
+        if not missing and reo_out > reo_in * (1 + tol.output_reo):
+            findings.append(Finding(
+                rule="output_exceeds_input", severity="high", enterprise=ent,
+                summary=f"receive{of} declares {reo_out:.1f} kg REO out of {reo_in:.1f} kg drawn",
+                lots=named, events=(pos,), period=period,
+                detail={
+                    "kind": "receive_reo", "event_type": "receive", "source": src,
+                    "input_reo_kg": round(reo_in, 3), "output_reo_kg": round(reo_out, 3),
+                    "excess_reo_kg": round(reo_out - reo_in, 3),
+                    "excess_reo_pct": _pct(reo_out - reo_in, reo_in),
+                    "tolerance_pct": tol.output_reo * 100,
+                },
+            ))  # fmt: skip
+        if kg_out > kg_in * (1 + tol.custody_qty):
+            findings.append(Finding(
+                rule="output_exceeds_input", severity="medium", enterprise=ent,
+                summary=f"receive{of} declares {kg_out:.1f} kg received out of {kg_in:.1f} kg drawn",
+                lots=named, events=(pos,), period=period,
+                detail={
+                    "kind": "receive_mass", "event_type": "receive", "source": src,
+                    "input_kg": round(kg_in, 3), "output_kg": round(kg_out, 3),
+                    "excess_kg": round(kg_out - kg_in, 3),
+                    "excess_pct": _pct(kg_out - kg_in, kg_in),
+                    "tolerance_pct": tol.custody_qty * 100,
+                },
+            ))  # fmt: skip
+    return findings
 
 
 def _pct(part: float, whole: float) -> float | None:

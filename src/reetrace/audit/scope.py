@@ -131,3 +131,16 @@ def event_lots(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict
     for pos, lot in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)}):
         out[int(pos)].add(lot)
     return {p: sorted(v) for p, v in out.items()}
+
+
+def made_from(conn: Connection, scope: Scope, positions: Iterable[int]) -> dict[tuple[int, str], list[str]]:
+    """(event, input lot) -> the lots that event made from that input, read from its edges: every
+    output of a process, the paired outputs of a receive (for the few events that findings name)."""
+    wanted = sorted(set(positions))
+    if not wanted:
+        return {}
+    out: dict[tuple[int, str], list[str]] = {}
+    sql = f"SELECT position, src, dst FROM edges WHERE {scope.sql.member('position', 'ps', 'bigint')}"
+    for pos, src, dst in conn.execute(sa.text(sql), {"ps": scope.sql.array(wanted)}):
+        out.setdefault((int(pos), src), []).append(dst)
+    return {k: sorted(v) for k, v in out.items()}

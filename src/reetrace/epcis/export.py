@@ -65,7 +65,7 @@ def _lot_master_data(line: OutputLine, lot_ids: LotIds) -> dict[str, Any]:
         entry[v.X_RE_METAL_PCT] = line.re_metal_pct
     if line.elements:
         entry[v.X_ELEMENTS] = {v.ext(el): share for el, share in line.elements.items()}
-    source = getattr(line, "from_", None)
+    source = line.from_
     if source is not None:
         entry[v.X_FROM] = lot_ids.uri(source)
     return entry

@@ -62,7 +62,8 @@ class SubmissionWriter:
         n_in, n_out = len(data.get("inputs", ())), len(data.get("outputs", ()))
         self.events += 1
         self.lot_lines += n_in + n_out
-        self.edges += n_in * n_out
+        # A receive pairs each output with one input; other events blend every input into every output.
+        self.edges += n_out if data["type"] == "receive" else n_in * n_out
         if self._csv is None:
             buf = self._bytes.setdefault(ent, bytearray())
             buf += orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reetrace.elements import ELEMENTS
 from reetrace.errors import Problem
@@ -35,7 +35,7 @@ HEADER_COLUMNS: tuple[str, ...] = (
     "destination_customs_entry", "documents", "note",
 )  # fmt: skip
 LINE_COLUMNS: tuple[str, ...] = (
-    "role", "lot", "product", "form", "mass_kg", "reo_pct", "re_metal_pct",
+    "role", "lot", "from", "product", "form", "mass_kg", "reo_pct", "re_metal_pct",
 )  # fmt: skip
 CSV_COLUMNS: tuple[str, ...] = HEADER_COLUMNS + LINE_COLUMNS + ELEMENTS
 REQUIRED_CSV_COLUMNS = frozenset({"event_id", "type", "enterprise", "occurred_at", "role", "lot", "mass_kg"})
@@ -46,7 +46,9 @@ class CsvRow(BaseModel):
     """One CSV row: an event's header columns and one of its lot lines (the schema of the CSV format).
 
     ``documents`` is ``kind=id`` pairs separated by ``;``. ``role`` is ``in`` or ``out``, or empty for
-    an event without lot lines (a retract). Element columns hold percent of the RE content.
+    an event without lot lines (a retract). ``from`` is the source input of a ``receive`` output (an
+    optional column: files written before it existed still read). Element columns hold percent of the
+    RE content.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,6 +71,7 @@ class CsvRow(BaseModel):
     note: str | None = None
     role: Literal["in", "out", ""]
     lot: str | None = None
+    from_: str | None = Field(default=None, alias="from")
     product: str | None = None
     form: Form | None = None
     mass_kg: float | None = None
@@ -366,6 +369,8 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         if role == "in":
             where[("inputs", len(inputs))] = line
             inputs.append({"lot": row.get("lot", ""), "mass_kg": nums.get("mass_kg")})
+            if row.get("from"):
+                problems.append(Problem(line, "from", "from belongs on an out row (a receive output)", file))
         elif role == "out":
             where[("outputs", len(outputs))] = line
             out: dict[str, Any] = {
@@ -374,6 +379,8 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
                 "form": row.get("form", ""),
                 "mass_kg": nums.get("mass_kg"),
             }
+            if row.get("from"):
+                out["from"] = row["from"]
             for col in ("reo_pct", "re_metal_pct"):
                 if col in nums:
                     out[col] = nums[col]
@@ -430,17 +437,18 @@ def write_csv(events: Iterable[dict[str, Any]], fh: IO[str]) -> None:
         ]  # fmt: skip
         rows = 0
         for line in ev.get("inputs") or ():
-            w.writerow([*head, "in", line["lot"], "", "", _num(line["mass_kg"]), "", "",
+            w.writerow([*head, "in", line["lot"], "", "", "", _num(line["mass_kg"]), "", "",
                         *([""] * len(ELEMENTS))])  # fmt: skip
             rows += 1
         for line in ev.get("outputs") or ():
             els = line.get("elements") or {}
-            w.writerow([*head, "out", line["lot"], line.get("product", ""), line.get("form", ""),
+            w.writerow([*head, "out", line["lot"], line.get("from") or "", line.get("product", ""),
+                        line.get("form", ""),
                         _num(line["mass_kg"]), _num(line.get("reo_pct")),
                         _num(line.get("re_metal_pct")), *(_num(els.get(el)) for el in ELEMENTS)])  # fmt: skip
             rows += 1
         if not rows:
-            w.writerow([*head, "", "", "", "", "", "", "", *([""] * len(ELEMENTS))])
+            w.writerow([*head, *([""] * len(LINE_COLUMNS)), *([""] * len(ELEMENTS))])
 
 
 def _num(v: float | None) -> str:

@@ -46,8 +46,44 @@ def event_rows(
              reo, *els)
         )  # fmt: skip
     ins = [(position, idx, i["lot"], i["lot"].partition(":")[0], i["mass_kg"]) for idx, i in enumerate(ins_)]
-    edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs]
+    if rec["type"] == "receive":
+        edges = receive_edges(position, ins_, outs)
+    else:
+        edges = [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins_ for o in outs]
     return event, lots, ins, edges
+
+
+def receive_edges(position: int, ins: Any, outs: Any) -> list[Row]:
+    """The edges of a receive: each output paired with the one input it comes from
+    (docs/contract/events.md, "receive: pairs, never a blend").
+
+    The source of output *i* is its ``from``, or else input *i* by position. An edge's ``mass_kg`` is
+    the part of what was drawn from its source that went into that output: all of it for the only
+    output of a source, and for a lot split on arrival the drawn mass apportioned by the outputs'
+    masses, so that a source's edges still add up to what the event drew from it.
+
+    **Legacy:** a receive recorded before pairing (2026-11-28) with no ``from`` and unequal counts
+    cannot pair; it keeps the blend it was recorded with, every input × every output with the drawn
+    mass, as before, so that stores old and new derive (and verify) the same way.
+    """
+    if not any("from" in o for o in outs):
+        if len(ins) != len(outs):
+            return [(position, i["lot"], o["lot"], i["mass_kg"]) for i in ins for o in outs]
+        pairs = [(i["lot"], o) for i, o in zip(ins, outs, strict=True)]
+    else:
+        pairs = [(o["from"], o) for o in outs]
+    drawn = {i["lot"]: i["mass_kg"] for i in ins}
+    made: dict[str, list[float]] = {}
+    for src, o in pairs:
+        made.setdefault(src, []).append(o["mass_kg"])
+    rows: list[Row] = []
+    for src, o in pairs:
+        masses = made[src]
+        # One output takes what was drawn exactly (no rounding through a ratio): the rows of receives
+        # recorded before pairing, all of this kind, stay the same.
+        kg = drawn[src] if len(masses) == 1 else drawn[src] * o["mass_kg"] / sum(masses)
+        rows.append((position, src, o["lot"], kg))
+    return rows
 
 
 def submission_row(position: int, rec: dict[str, Any]) -> Row:

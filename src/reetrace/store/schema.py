@@ -128,9 +128,14 @@ inputs = sa.Table(
     sa.Index("ix_inputs_lot", "lot"),
 )
 
-#: Lot-to-lot edges: every input of an event feeds every output. ``mass_kg`` is what the event drew
-#: from ``src``; its REO and element content come from ``src``'s creating line in ``lots``, which may be
-#: reported later than the edge (by the sender), so it is joined at query time rather than frozen here.
+#: Lot-to-lot edges. A ``process`` (and every other blending type) has an edge from every input to every
+#: output, with ``mass_kg`` what the event drew from ``src``. A ``receive`` pairs (docs/contract/events.md):
+#: one edge per output, from the input it comes from, with ``mass_kg`` the part of what was drawn from
+#: ``src`` that went into that output (all of it, or for a lot split on arrival the drawn mass
+#: apportioned by output mass, so a source's edges add up to what was drawn); a legacy receive recorded
+#: before pairing with unequal counts keeps its blend (see ``derive.receive_edges``). Content comes from
+#: ``src``'s creating line in ``lots``, which may be reported later than the edge (by the sender), so it
+#: is joined at query time rather than frozen here.
 edges = sa.Table(
     "edges",
     metadata,

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import VerificationFailed
-from reetrace.models import Event
+from reetrace.models import RECORDED, Event
 from reetrace.store import chain
 from reetrace.store.base import Store
 from reetrace.store.derive import Row, event_rows, foreign_rows, registry_row, submission_row
@@ -223,7 +223,8 @@ def _expected_rows(lookups: Connection, frame: dict[str, Any]) -> dict[str, list
     pos = frame["position"]
     rec = frame["record"]
     if kind == "event":
-        ev = Event.model_validate(rec)
+        # A record accepted under an older rule stays readable (see models.RECORDED).
+        ev = Event.model_validate(rec, context={RECORDED: True})
         record = chain.canonical(rec)
         e, ls, ins, es = event_rows(pos, frame["submission"], frame["line"], rec, chain.digest(record))
         out: dict[str, list[Row]] = {"events": [e], "lots": ls, "inputs": ins, "edges": es}

@@ -7,22 +7,23 @@
 - ``scrap`` — a *scrap intake lot*, id: that lot. A lot is a scrap intake when (a) it has form
   ``scrap`` and some effective ``process`` event with ``process = 'recycling'`` draws it (recycled
   material is an origin of its own: the walk does not follow the scrap's earlier history), or (b) it
-  has form ``scrap`` and was created by a ``receive`` whose every input lot has no effective creating
-  event (scrap taken in from outside the graph: a workshop, a dealer, an end user);
+  has form ``scrap`` and was created by a ``receive`` whose source lot(s) feeding it (its edges) have no
+  effective creating event (scrap taken in from outside the graph: a workshop, a dealer, an end user);
 - ``unexplained`` — id: the lot. A lot drawn or received that has no effective creating event (the
   signature of illegal material), and also a lot created by an ``adjust`` (a stock gain: material
   that appeared from nowhere).
 
 **Shares.** At each event the share of an output that comes from an input is the input's drawn REO
-over the event's total drawn REO (:mod:`reetrace.trace.shares`); shares multiply along a path and add
-over paths. Rather than pushing a vector of origin shares down from every origin (its size would be
+over the total drawn REO of the inputs feeding that output — all inputs of a ``process``, the one paired
+input of a ``receive`` (:mod:`reetrace.trace.shares`); shares multiply along a path and add over paths.
+Rather than pushing a vector of origin shares down from every origin (its size would be
 lots × origins), the trace pulls one number up from the lot: ``w(lot) = 1`` and, for each input ``i``
-of the event that created ``y``, ``w(i) += w(y) × share(i → y)``, visiting lots in reverse topological
-order so that every ``y`` is complete before its inputs. ``w`` of an origin lot is its share of the
-traced lot's REO; ``w`` of any lot is the fraction of the traced REO that passed through it. The same
-pass carries one weight per element (element kg instead of REO kg) and ``w_est``, the part of ``w``
-that crossed an estimated share. It is linear in the edges of the subgraph, iterative (no recursion
-limit on deep chains), and origins with the same (kind, id) add up.
+feeding ``y`` at the event that created it, ``w(i) += w(y) × share(i → y)``, visiting lots in reverse
+topological order so that every ``y`` is complete before its inputs. ``w`` of an origin lot is its
+share of the traced lot's REO; ``w`` of any lot is the fraction of the traced REO that passed through
+it. The same pass carries one weight per element (element kg instead of REO kg) and ``w_est``, the part
+of ``w`` that crossed an estimated share. It is linear in the edges of the subgraph, iterative (no
+recursion limit on deep chains), and origins with the same (kind, id) add up.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
 from reetrace.trace.result import BackTrace, Edge, Node, Origin, Plant, element_dict
 from reetrace.trace.select import EventInfo, LotRow, Subgraph, ancestry, check_ref, connection, mentioned
-from reetrace.trace.shares import EventFlow, event_flows
+from reetrace.trace.shares import Flows, event_flows, unique
 
 
 def _origin_of(lot: LotRow, inputs: list[str], lots: dict[str, LotRow]) -> tuple[str, str, dict[str, Any]]:
@@ -102,7 +103,8 @@ class _Walk:
     sub: Subgraph
     origin_of: dict[str, tuple[str, str, dict[str, Any]]]
     edges: list[select.EdgeRow]
-    flows: dict[int, EventFlow]
+    #: Output lot -> the flow into it.
+    flows: Flows
     #: Lots, the traced lot first and every lot before its inputs.
     order: list[str]
     el_idx: list[int]
@@ -169,7 +171,7 @@ def _pull_weights(walk: _Walk) -> None:
         created = lots[y].created
         if y in walk.origin_of or created is None:
             continue
-        flow = walk.flows.get(created.position)
+        flow = walk.flows.get(y)
         if flow is None:
             continue
         wy, we_y, dy = w[y], we[y], depth[y] + 1
@@ -212,16 +214,13 @@ def _origins(walk: _Walk) -> list[Origin]:
 
 def _plants(walk: _Walk) -> tuple[list[Plant], dict[str, str]]:
     """Separation plants with the share of the traced REO through them; lot -> plant site."""
-    outputs_at: dict[int, set[str]] = defaultdict(set)
-    for e in walk.edges:
-        outputs_at[e.position].add(e.dst)
     plants: dict[tuple[str | None, str], Plant] = {}
     plant_of: dict[str, str] = {}
-    for pos, flow in walk.flows.items():
+    for flow in unique(walk.flows):
         ev = flow.event
         if ev.type == "process" and ev.process == "separation":
             p = plants.setdefault((ev.site, ev.enterprise), Plant(ev.site, ev.enterprise, 0.0, []))
-            for lot in sorted(outputs_at[pos]):
+            for lot in sorted(flow.outputs):
                 p.share += walk.w[lot]
                 p.lots.append(lot)
                 plant_of[lot] = ev.site or ev.enterprise
@@ -248,13 +247,13 @@ def _result(conn: Connection, walk: _Walk, findings_for: FindingsFor | None) -> 
             created_by=created, depth=walk.depth[key], share=walk.w[key],
             origin=(org[0], org[1]) if org else None, plant=plant_of.get(key),
             estimated=pos is not None and (
-                (pos in flows and flows[pos].estimated) or pos in walk.el_estimated),
+                (key in flows and flows[key].estimated) or pos in walk.el_estimated),
             findings=touching.of(key, (pos,) if pos is not None else ()),
         ))  # fmt: skip
 
     edges: list[Edge] = []
     for e in walk.edges:
-        ef = flows[e.position]
+        ef = flows[e.dst]
         s = ef.share[e.src]
         edges.append(Edge(
             e.src, e.dst, e.position, ef.event.type, ef.event.process, e.mass_kg,
@@ -280,7 +279,7 @@ def _positions(positions: list[int]) -> str:
 def _notes(walk: _Walk, origins: list[Origin], root: LotRow) -> list[str]:
     notes: list[str] = []
     reached = {c.position for k in walk.order if walk.w[k] > 0 and (c := walk.sub.lots[k].created)}
-    est = sorted(pos for pos, f in walk.flows.items() if f.estimated and pos in reached)
+    est = sorted({f.event.position for f in unique(walk.flows) if f.estimated} & reached)
     if est:
         notes.append(f"REO shares estimated at events {_positions(est)}: an input's content is not "
                      "on record (estimated from the event's outputs)")  # fmt: skip

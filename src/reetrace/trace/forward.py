@@ -33,7 +33,7 @@ from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
 from reetrace.trace.result import Edge, Ending, ForwardTrace, Node
 from reetrace.trace.select import Draw, EventInfo, Subgraph, check_ref, connection, descendants, mentioned
-from reetrace.trace.shares import EventFlow, event_flows
+from reetrace.trace.shares import Flows, event_flows, unique
 
 _OUT_KINDS = {"export": "exported", "consume": "consumed", "adjust": "lost"}
 
@@ -83,7 +83,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
             continue
         created = lots[y].created
         assert created is not None
-        flow = flows[created.position]
+        flow = flows[y]
         f[y] = sum(s * f.get(src, 0.0) for src, s in flow.share.items())
         depth[y] = 1 + max(depth[src] for src in flow.share if src in depth)
         estimated = estimated or (flow.estimated and any(src in f for src in flow.share))
@@ -92,10 +92,12 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
     draws_of: dict[str, list[Draw]] = defaultdict(list)
     for d in sub.draws:
         draws_of[d.lot].append(d)
-    received: dict[str, dict[int, float]] = defaultdict(dict)
-    for e in sub.edges:
-        if events[e.position].type == "receive":
-            received[e.src][e.position] = e.mass_kg
+    received: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for flow in unique(flows):
+        if flow.event.type == "receive":
+            # A lot split on arrival is one flow per part, each with its part of the drawn mass.
+            for src, kg in flow.drawn.items():
+                received[src][flow.event.position] += kg
 
     total = (
         start_reo
@@ -128,15 +130,14 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
             reo_from_start_kg=(per_kg[y] * lot.mass_kg) if lot.mass_kg else None,
             remaining_kg=remaining[y],
             draws=[_draw_json(d) for d in draws_of[y]],
-            estimated=bool(created and created.position in flows
-                           and flows[created.position].estimated),
+            estimated=bool(created and y in flows and flows[y].estimated),
             findings=touching.of(y, own),
         ))  # fmt: skip
     out_edges = []
     for e in sub.edges:
         if not lots[e.src].descendant:
             continue
-        flow = flows[e.position]
+        flow = flows[e.dst]
         r_in = sum(flow.reo.values())
         reo_dst = lots[e.dst].reo_kg or 0.0
         carried = f[e.src] * flow.reo[e.src] * reo_dst / r_in if r_in else 0.0
@@ -145,7 +146,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
     return ForwardTrace(sub.root, start_reo, nodes, out_edges, ended, estimated, notes, findings)
 
 
-def _start_reo_per_kg(sub: Subgraph, flows: dict[int, EventFlow], f: dict[str, float]) -> dict[str, float]:
+def _start_reo_per_kg(sub: Subgraph, flows: Flows, f: dict[str, float]) -> dict[str, float]:
     """Start REO per kg of each descendant; for a start lot of unknown content, its estimated REO per
     kg at the events that drew it."""
     out: dict[str, float] = {}
@@ -156,7 +157,7 @@ def _start_reo_per_kg(sub: Subgraph, flows: dict[int, EventFlow], f: dict[str, f
             out[key] = frac * lot.reo_kg / lot.mass_kg
     if sub.root not in out:
         kg = reo = 0.0
-        for flow in flows.values():
+        for flow in unique(flows):
             if sub.root in flow.drawn:
                 kg += flow.drawn[sub.root]
                 reo += flow.reo[sub.root]
@@ -208,19 +209,17 @@ def _endings(
 
 
 def _process_losses(
-    sub: Subgraph, flows: dict[int, EventFlow], f: dict[str, float], per_kg: dict[str, float]
+    sub: Subgraph, flows: Flows, f: dict[str, float], per_kg: dict[str, float]
 ) -> list[Ending]:
-    outputs: dict[int, set[str]] = defaultdict(set)
-    for e in sub.edges:
-        outputs[e.position].add(e.dst)
     out: list[Ending] = []
-    for pos, flow in flows.items():
+    for flow in unique(flows):
         if flow.event.type != "process":
             continue
+        pos = flow.event.position
         drawn = sum(per_kg[src] * kg for src, kg in flow.drawn.items() if src in f)
-        made = sum(per_kg[o] * (sub.lots[o].mass_kg or 0.0) for o in outputs[pos])
+        made = sum(per_kg[o] * (sub.lots[o].mass_kg or 0.0) for o in flow.outputs)
         if abs(drawn - made) > 1e-9 * max(drawn, 1.0):
-            first = min(outputs[pos])
+            first = min(flow.outputs)
             out.append(Ending("process_loss", first, flow.event.enterprise, drawn - made, 0.0,
                               {"position": pos, "event_id": flow.event.event_id,
                                "process": flow.event.process}))  # fmt: skip

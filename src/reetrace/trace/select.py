@@ -7,8 +7,9 @@ trace costs one round trip plus, rarely, a second one for estimates (:func:`even
 recursive ``UNION`` keeps each lot once, so a lot reached by many paths is expanded once: the work
 follows the size of the lot's ancestry (or descendancy), never the number of paths or the store.
 
-Why an edge's event is its destination's creating event: an edge exists for every input × output of
-an event, and an output lot is created by that event, so the creating line of ``dst`` (in
+Why an edge's event is its destination's creating event: an edge runs from an input of an event to
+an output of the same event (every input × output of a ``process``, the pairs of a ``receive``), and an
+output lot is created by that event, so the creating line of ``dst`` (in
 ``effective_lots``) and the edge share their ``position``. Node rows therefore carry the creating
 event; edge rows need only ``(position, src, dst, mass_kg)``.
 

@@ -1,15 +1,19 @@
 """What each event of a subgraph draws from its inputs, and the share of its outputs each input makes.
 
-At an event, the share of an output that comes from an input is that input's drawn REO over the
-event's total drawn REO (docs/contract/events.md); per element, the same with the element's drawn
-kg. An input's drawn content is ``drawn mass × content per kg`` of its creating line.
+The share of an output that comes from one of the inputs feeding it is that input's drawn REO over the
+total drawn REO of the inputs feeding it (docs/contract/events.md); per element, the same with the
+element's drawn kg. An input's drawn content is ``drawn mass × content per kg`` of its creating line.
+The inputs that feed an output are its edges: every input of a ``process`` (a blend), the one paired
+input of a ``receive`` (so a received lot's shares are its source's, unchanged). Outputs of one event
+fed by the same inputs with the same drawn masses (all outputs of a process) share one
+:class:`EventFlow`, computed once.
 
 Estimates, used only where the record is silent, and always flagged:
 
 - **Unknown content** (the input lot has no effective creating event: unexplained, or a counterparty's
-  lot not reported yet): its REO per kg is taken from the event's outputs — for a ``receive`` the
-  receiving lots' own REO per kg (custody does not change the material); for a ``process`` the total
-  output REO over the total drawn mass. Its element profile is that of the outputs.
+  lot not reported yet): its REO per kg is taken from the event's outputs — for a ``receive`` the REO
+  per kg of the lots it was received as (custody does not change the material); for a ``process`` the
+  total output REO over the total drawn mass. Its element profile is that of the outputs.
 - **Unknown profile** (content known, elements not reported): its profile is that of the event's
   outputs with a known profile, else that of the inputs with a known profile. When no input of the
   event has a known profile, any common profile gives the same result: element weights = REO weights.
@@ -27,15 +31,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from reetrace.elements import ELEMENTS
 from reetrace.trace.select import EdgeRow, EventInfo, LotRow, Totals, event_totals
 
 
 @dataclass(slots=True)
 class EventFlow:
-    """One event of the subgraph: its inputs' drawn mass and content and their shares."""
+    """Outputs of one event fed by the same inputs: those inputs' drawn mass and content and shares."""
 
     event: EventInfo
-    #: src lot -> drawn mass kg (insertion order = edge order).
+    #: The output lots (edge destinations) this flow feeds.
+    outputs: list[str]
+    #: src lot -> drawn mass kg that feeds these outputs (insertion order = edge order).
     drawn: dict[str, float]
     #: src lot -> drawn REO kg (estimated for inputs of unknown content).
     reo: dict[str, float]
@@ -59,24 +66,46 @@ class EventFlow:
         return any(weights[j] > 0 for j in self.by_reo)
 
 
+#: Output lot -> the flow that feeds it (outputs fed alike share one :class:`EventFlow` object).
+Flows = dict[str, EventFlow]
+
+
+def unique(flows: Flows) -> list[EventFlow]:
+    """Each flow once (several outputs may share one)."""
+    return list({id(f): f for f in flows.values()}.values())
+
+
 def event_flows(
     conn: Connection,
     edges: Iterable[EdgeRow],
     lots: dict[str, LotRow],
     events: dict[int, EventInfo],
     elements: Sequence[int],
-) -> dict[int, EventFlow]:
-    """Flows of every event with an edge in ``edges`` (``events``: position -> event).
+) -> Flows:
+    """The flow into every output lot with an edge in ``edges`` (``events``: position -> event). Every
+    edge into such a lot must be in ``edges``.
 
     ``elements`` are the indexes (into ELEMENTS) whose shares are wanted; empty: REO only.
     """
-    inputs: dict[int, dict[str, float]] = defaultdict(dict)
+    into: dict[str, dict[str, float]] = defaultdict(dict)
+    position: dict[str, int] = {}
     for e in edges:
-        # Every output of an event has an edge from every input, all with the same drawn mass.
-        inputs[e.position][e.src] = e.mass_kg
-    need = [pos for pos, srcs in inputs.items() if _needs_totals(srcs, lots, bool(elements))]
+        into[e.dst][e.src] = e.mass_kg
+        position[e.dst] = e.position
+    # Outputs fed by the same inputs with the same masses (every output of a process, the outputs of a
+    # legacy blended receive) form one group; a receive's pairs, and the parts of a lot split on
+    # arrival (apportioned masses), are groups of their own.
+    groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[str]] = {}
+    for dst, srcs in into.items():
+        groups.setdefault((position[dst], tuple(sorted(srcs.items()))), []).append(dst)
+    need = [pos for (pos, _), dsts in groups.items() if _needs_totals(into[dsts[0]], lots, bool(elements))]
     totals = event_totals(conn, need) if need else {}
-    return {pos: _flow(events[pos], srcs, lots, totals.get(pos), elements) for pos, srcs in inputs.items()}
+    out: Flows = {}
+    for (pos, _), dsts in groups.items():
+        flow = _flow(events[pos], dsts, into[dsts[0]], lots, totals.get(pos), elements)
+        for dst in dsts:
+            out[dst] = flow
+    return out
 
 
 def _needs_totals(srcs: dict[str, float], lots: dict[str, LotRow], with_elements: bool) -> bool:
@@ -96,14 +125,18 @@ def _needs_totals(srcs: dict[str, float], lots: dict[str, LotRow], with_elements
 
 def _flow(
     event: EventInfo,
+    outputs: list[str],
     drawn: dict[str, float],
     lots: dict[str, LotRow],
     totals: Totals | None,
     elements: Sequence[int],
 ) -> EventFlow:
     n = len(drawn)
+    if event.type == "receive":
+        # What the outputs were received as: the content of unknown inputs (custody keeps the material).
+        totals = _received_as(outputs, lots) or totals
     if n == 1:
-        # Most events of a chain (every receive, most refining steps) have one input: its share is 1
+        # Most flows (every paired receive, most refining steps) have one input: its share is 1
         # whatever its content, so only its drawn REO (for the edge) is worked out.
         ((src, kg),) = drawn.items()
         lot = lots.get(src)
@@ -113,7 +146,7 @@ def _flow(
         else:
             one = {src: kg * _estimated_concentration(event, totals, kg, {}, drawn)}
         ones = {src: (1.0,) * len(elements)} if elements else None
-        return EventFlow(event, drawn, one, {src: 1.0}, ones, False, False)
+        return EventFlow(event, outputs, drawn, one, {src: 1.0}, ones, False, False)
     reo: dict[str, float] = {}
     el_kg: dict[str, list[float] | None] = {}
     unknown: list[str] = []
@@ -142,9 +175,28 @@ def _flow(
         share = {src: kg / in_mass for src, kg in drawn.items()}
 
     if not elements:
-        return EventFlow(event, drawn, reo, share, None, estimated, False)
+        return EventFlow(event, outputs, drawn, reo, share, None, estimated, False)
     el_share, profile_est, by_reo = _element_shares(drawn, reo, share, el_kg, totals, elements)
-    return EventFlow(event, drawn, reo, share, el_share, estimated, profile_est, by_reo)
+    return EventFlow(event, outputs, drawn, reo, share, el_share, estimated, profile_est, by_reo)
+
+
+def _received_as(outputs: list[str], lots: dict[str, LotRow]) -> Totals | None:
+    """Totals over the given output lots of a receive, from the subgraph (no query); None when one of
+    them is not on record."""
+    mass = reo = profiled = 0.0
+    els = [0.0] * len(ELEMENTS)
+    for key in outputs:
+        lot = lots.get(key)
+        if lot is None or not lot.known:
+            return None
+        assert lot.mass_kg is not None and lot.reo_kg is not None
+        mass += lot.mass_kg
+        reo += lot.reo_kg
+        if lot.elements is not None:
+            profiled += lot.reo_kg
+            for j, x in enumerate(lot.elements):
+                els[j] += x
+    return Totals(mass, reo, profiled, tuple(els))
 
 
 def _estimated_concentration(
