@@ -20,6 +20,7 @@ EXPECTED = {
     "parse_registry", "print_trace", "quota_report", "read_events", "read_manifest", "render_picture",
     "resolve_url", "run_audit", "run_demo", "schema_revision", "show_registry", "submissions_status",
     "submit", "trace_back", "trace_forward", "trace_graph", "verify",
+    "latest_checkpoint", "receipt_for", "load_log_key", "consistency_proof", "inclusion_proof",
 }  # fmt: skip
 
 

@@ -35,6 +35,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "checkpoint": ("reetrace.store.verify", "checkpoint"),
     "Checkpoint": ("reetrace.store.verify", "Checkpoint"),
     "VerifyResult": ("reetrace.store.verify", "VerifyResult"),
+    # the transparency log (docs/transparency-log.md)
+    "load_log_key": ("reetrace.tlog.keys", "load_key"),
+    "latest_checkpoint": ("reetrace.transparency", "latest_checkpoint"),
+    "receipt_for": ("reetrace.transparency", "receipt_for"),
+    "consistency_proof": ("reetrace.transparency", "consistency_proof"),
+    "inclusion_proof": ("reetrace.transparency", "inclusion_proof"),
     # the contract
     "Event": ("reetrace.models", "Event"),
     "Registry": ("reetrace.models", "Registry"),
@@ -135,14 +141,18 @@ __all__ = [
     "audit_findings",
     "capture_epcis",
     "checkpoint",
+    "consistency_proof",
     "export_epcis",
     "findings_for",
     "generate_dataset",
     "graph_to_dot",
     "graph_to_graphml",
     "import_epcis",
+    "inclusion_proof",
+    "latest_checkpoint",
     "list_events",
     "load_dataset",
+    "load_log_key",
     "load_registry",
     "lot_report",
     "open_store",
@@ -152,6 +162,7 @@ __all__ = [
     "quota_report",
     "read_events",
     "read_manifest",
+    "receipt_for",
     "render_picture",
     "resolve_url",
     "run_audit",
@@ -229,6 +240,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.store import DEFAULT_URL, Store, open_store, resolve_url
     from reetrace.store.migrate import store_revision as schema_revision
     from reetrace.store.verify import Checkpoint, VerifyResult, checkpoint, verify
+    from reetrace.tlog.keys import load_key as load_log_key
     from reetrace.trace import BackTrace, ForwardTrace, trace_back, trace_forward
     from reetrace.trace.graph import as_graph as trace_graph
     from reetrace.trace.graph import to_dot as graph_to_dot
@@ -236,3 +248,4 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.trace.picture import MAX_NODES as PICTURE_MAX_NODES
     from reetrace.trace.picture import render_picture
     from reetrace.trace.text import print_trace
+    from reetrace.transparency import consistency_proof, inclusion_proof, latest_checkpoint, receipt_for

@@ -26,6 +26,17 @@ def _record(conn: Connection, position: int) -> dict[str, Any]:
     return rec
 
 
+def _sign_with(conn: Connection, events: list[dict[str, Any]]) -> None:
+    """Set each event's ``signed_by``: the key (``name+key ID``) that signed its submission, or None."""
+    cache: dict[int, str | None] = {}
+    for d in events:
+        sub = int(d["submission"])
+        if sub not in cache:
+            sig = _record(conn, sub).get("signature")
+            cache[sub] = sig.get("key") if isinstance(sig, dict) else None
+        d["signed_by"] = cache[sub]
+
+
 def _event(row: Any) -> dict[str, Any]:
     d = dict(row._mapping)
     d["occurred_at"] = d["occurred_at"].isoformat()
@@ -64,7 +75,8 @@ def lot_report(store: Store, ref: str) -> dict[str, Any]:
             d = _event(row)
             d["record"] = _record(conn, d["position"])
             creations.append(d)
-    draws = [_event(r) for r in drawn]
+        draws = [_event(r) for r in drawn]
+        _sign_with(conn, creations + draws)
     effective = [c for c in creations if c["retracted_by"] is None]
     outflow = sum(
         d["drawn_kg"] for d in draws
@@ -96,4 +108,5 @@ def list_events(store: Store, enterprise: str, period: str | None = None) -> lis
             d = _event(row)
             d["record"] = _record(conn, d["position"])
             out.append(d)
+        _sign_with(conn, out)
     return out

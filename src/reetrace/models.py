@@ -382,6 +382,25 @@ class Group(_Strict):
     name: Text
 
 
+class EnterpriseKey(_Strict):
+    """A key an enterprise signs its submissions with (docs/transparency-log.md, signed submissions):
+    the verifier key ``<name>+<key ID hex>+<base64(0x01 || Ed25519 public key)>`` and when it is valid
+    (the submission's reception time must fall in ``[valid_from, valid_to)``; no ``valid_to``: until
+    revoked, i.e. removed from the registry)."""
+
+    key: Annotated[
+        str, StringConstraints(min_length=10, max_length=500, pattern=r"^[^+\s]+\+[0-9a-f]{8}\+\S+$")
+    ]
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> EnterpriseKey:
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
 class Enterprise(_Strict):
     code: EnterpriseCode
     name: Text
@@ -389,6 +408,10 @@ class Enterprise(_Strict):
     province: Text | None = None
     roles: list[Role] = Field(default_factory=list)
     approved: bool = False
+    #: Submission signing keys; absent (None) and an empty list mean none.
+    keys: list[EnterpriseKey] | None = None
+    #: Whether every submission must carry a valid signature (absent: not required).
+    signatures_required: bool | None = None
 
     @field_validator("roles")
     @classmethod

@@ -30,6 +30,11 @@ COMMANDS: dict[str, str] = {
     "load": "reetrace.cli.dataset:load_cmd",
     "demo": "reetrace.cli.dataset:demo_cmd",
     "epcis": "reetrace.cli.epcis:epcis_group",
+    "keys": "reetrace.cli.tlog:keys_group",
+    "receipt": "reetrace.cli.tlog:receipt_group",
+    "proof": "reetrace.cli.tlog:proof_group",
+    "witness": "reetrace.cli.tlog:witness_cmd",
+    "sign": "reetrace.cli.tlog:sign_cmd",
 }
 
 

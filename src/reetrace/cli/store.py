@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,17 +19,36 @@ console = Console()
 
 
 @click.command("init")
+@click.option("--roles", is_flag=True, help="PostgreSQL: also create the owner and writer roles.")
+@click.option("--print-roles-sql", is_flag=True, help="Print the roles' SQL for a DBA; change nothing.")
+@click.option(
+    "--owner-role", default="reetrace_owner", show_default=True, help="Owns tables, views, triggers."
+)
+@click.option("--writer-role", default="reetrace_writer", show_default=True, help="SELECT and INSERT only.")
 @db_option
 @errors_to_click
-def init_cmd(db: str) -> None:
+def init_cmd(roles: bool, print_roles_sql: bool, owner_role: str, writer_role: str, db: str) -> None:
     """Create the schema, or migrate it to the newest version.
 
-    Other commands do this on first use too; run it to prepare a database ahead of time.
+    Other commands do this on first use too; run it to prepare a database ahead of time. With --roles
+    (PostgreSQL, run as a superuser) the tables, views and triggers are given to an owner role and a
+    writer role gets SELECT and INSERT only: it cannot update, delete, truncate, touch a trigger or a
+    view. --print-roles-sql prints those statements instead.
 
-    Example: reetrace init --db postgresql://postgres@localhost/reetrace
+    Example: reetrace init --roles --db postgresql://postgres@localhost/reetrace
     """
+    from reetrace.store.roles import create_roles, roles_sql
+
+    if print_roles_sql:
+        for stmt in roles_sql(owner_role, writer_role):
+            click.echo(stmt + ";")
+        return
     with store_for(db) as store:
         click.echo(f"schema at revision {reetrace.schema_revision(store)} ({store.dialect})")
+        if roles:
+            with store.engine.begin() as conn:
+                create_roles(conn, owner_role, writer_role)
+            click.echo(f"roles: {owner_role} owns the schema; {writer_role} may SELECT and INSERT")
 
 
 @click.group("registry")
@@ -94,12 +114,22 @@ def _short(iso: str) -> str:
 @click.option("--received-at", metavar="ISO", help="Time of receipt for historical loads (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--log-key", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False), metavar="FILE",
+    help="The log's key file (env REETRACE_LOG_KEY): make a receipt of the submission.",
+)  # fmt: skip
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False), help="Write the receipt here.")
+@click.option(
+    "--signature", "signature_file", type=click.Path(dir_okay=False, exists=True),
+    help="The enterprise's signature of this file (from `reetrace sign`); required where the registry says.",
+)  # fmt: skip
 @db_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, db: str, as_json: bool,
+    quiet: bool, log_key: str | None, receipt_file: str | None, signature_file: str | None, db: str,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -112,6 +142,14 @@ def submit_cmd(
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
+    if receipt_file and not log_key:
+        raise click.UsageError("--receipt needs the log's key (--log-key FILE or REETRACE_LOG_KEY)")
+    signature = Path(signature_file).read_text(encoding="utf-8") if signature_file else None
+    signer = None
+    if log_key:
+        from reetrace.cli.tlog import load_signer
+
+        signer = load_signer(log_key)
     with store_for(db) as store:
         if show_bar:
             size = Path(file).stat().st_size
@@ -122,19 +160,22 @@ def submit_cmd(
                 task = bar.add_task(f"{enterprise} {period}", total=size)
                 result = reetrace.submit(
                     store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=lambda n: bar.advance(task, n), signer=signer, signature=signature,
                 )  # fmt: skip
         else:
             result = reetrace.submit(
-                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt
-            )
+                store, file, enterprise=enterprise, period=period, received_at=when, fmt=fmt,
+                signer=signer, signature=signature,
+            )  # fmt: skip
+    if receipt_file and result.receipt is not None:
+        Path(receipt_file).write_text(result.receipt, encoding="utf-8")
     if as_json:
         print_json({
             "enterprise": result.enterprise, "period": result.period, "position": result.position,
             "new_events": result.new_events, "unchanged_events": result.unchanged_events,
             "lot_lines": result.lot_lines, "late": result.late, "noop": result.noop,
             "received_at": result.received_at.isoformat(), "deadline": result.deadline.isoformat(),
-            "digest": result.digest,
+            "digest": result.digest, "receipt": receipt_file if result.receipt else None,
         })  # fmt: skip
     else:
         click.echo(result.message())
@@ -166,15 +207,46 @@ def verify_cmd(checkpoint_file: str | None, db: str) -> None:
 
 
 @click.command("checkpoint")
+@click.option("--sign", is_flag=True, help="Print the signed checkpoint (C2SP signed note) instead.")
+@click.option("--key", "key_file", envvar="REETRACE_LOG_KEY", type=click.Path(dir_okay=False),
+              metavar="FILE", help="The log's key file for --sign (env REETRACE_LOG_KEY).")  # fmt: skip
 @db_option
 @errors_to_click
-def checkpoint_cmd(db: str) -> None:
-    """Print the head of the chain as JSON (position, hash): keep it outside the database.
+def checkpoint_cmd(sign: bool, key_file: str | None, db: str) -> None:
+    """Print the head of the chain as JSON (position, hash, Merkle root): keep it outside the database.
 
-    Example: reetrace checkpoint > head-2025-04.json
+    With --sign, print the log's signed checkpoint (origin = the key's name, size, root) as published
+    to witnesses and put in receipts (docs/transparency-log.md); it is also kept in the store.
+
+    Example: reetrace checkpoint > head-2025-04.json; reetrace checkpoint --sign --key log.key
     """
+    import base64
+
+    import orjson
+
+    from reetrace.transparency import tree_state
+
+    if sign:
+        if not key_file:
+            raise click.UsageError("--sign needs --key FILE (or REETRACE_LOG_KEY)")
+        from reetrace.cli.tlog import load_signer
+
+        signer = load_signer(key_file)
+        with store_for(db) as store:
+            click.echo(reetrace.latest_checkpoint(store, signer), nl=False)
+        return
     with store_for(db) as store:
-        sys.stdout.buffer.write(reetrace.checkpoint(store).to_bytes() + b"\n")
+        head = tree_state(store)
+    out = {"position": head.size, "hash": head.head.hex(), "root": base64.b64encode(head.root).decode()}
+    sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
+
+
+def _note(ev: dict[str, Any]) -> str:
+    """An event's note column: retracted, and who signed its submission."""
+    parts = ["retracted"] if ev["retracted_by"] else []
+    if ev.get("signed_by"):
+        parts.append(f"signed {ev['signed_by']}")
+    return ", ".join(parts)
 
 
 @click.command("lot")
@@ -200,14 +272,14 @@ def lot_cmd(lot: str, db: str, as_json: bool) -> None:
         t.add_row(
             c["event_id"], c["type"], _short(c["occurred_at"]), c["site"] or "",
             f"{c['product']} ({c['form']})", f"{c['mass_kg']:,.1f}", f"{c['reo_kg']:,.1f}",
-            "retracted" if c["retracted_by"] else "",
+            _note(c),
         )  # fmt: skip
     console.print(t)
     d = Table("enterprise", "event", "type", "at", "kg", "note", title="drawn by")
     for r in rep["drawn_by"]:
         d.add_row(
             r["enterprise"], r["event_id"], r["type"], _short(r["occurred_at"]),
-            f"{r['drawn_kg']:,.1f}", "retracted" if r["retracted_by"] else "",
+            f"{r['drawn_kg']:,.1f}", _note(r),
         )  # fmt: skip
     console.print(d)
     if rep["mass_kg"] is not None:
@@ -235,8 +307,7 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
         rec = r["record"]
         t.add_row(
             str(r["position"]), r["event_id"], r["type"], _short(r["occurred_at"]), r["site"] or "",
-            str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))),
-            "retracted" if r["retracted_by"] else "",
+            str(len(rec.get("inputs", []))), str(len(rec.get("outputs", []))), _note(r),
         )  # fmt: skip
     console.print(t)
     console.print(f"{len(rows)} events")

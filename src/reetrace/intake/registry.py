@@ -77,21 +77,20 @@ def current(conn: Connection) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]
     """Current registry records per kind and key, in the file format."""
     out: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
     for kind, plural, model in _KINDS:
-        rows = conn.execute(sa.text(f"SELECT * FROM current_{plural} ORDER BY position")).mappings()
+        # The records themselves, from the log: the tables hold only the columns trace and audit
+        # need (an enterprise's signing keys, for one, live only in its record).
+        rows = conn.execute(
+            sa.text(
+                f"SELECT l.body FROM current_{plural} c JOIN log l ON l.position = c.position "
+                "ORDER BY c.position"
+            )
+        )
         recs = {}
-        for r in rows:
-            rec = _from_row(kind, dict(r))
+        for (body,) in rows:
+            rec = orjson.loads(bytes(body))["record"]
             recs[_key(kind, rec)] = model.model_validate(rec).model_dump(mode="json", exclude_none=True)
         out[kind] = recs
     return out
-
-
-def _from_row(kind: str, r: dict[str, Any]) -> dict[str, Any]:
-    r.pop("position")
-    if kind == "enterprise":
-        r["group"] = r.pop("grp")
-        r["roles"] = r["roles"].split() if r["roles"] else []
-    return {k: v for k, v in r.items() if v is not None}
 
 
 def load(store: Store, registry: Registry) -> LoadResult:

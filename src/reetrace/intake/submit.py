@@ -19,7 +19,7 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,12 +28,16 @@ from reetrace.errors import InputError, NotRegistered
 from reetrace.intake.checks import cross_record_checks
 from reetrace.intake.files import Format, detect_format, open_source, read_events
 from reetrace.intake.parser import Counting, Prepared, RecordRules, Rejected, prepare, prepared_in_worker
+from reetrace.intake.signatures import check_submission_signature
 from reetrace.intake.writer import SubmissionWriter
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
 from reetrace.store.schema import submissions
+
+if TYPE_CHECKING:
+    from reetrace.tlog.keys import Signer
 
 #: Events per write batch: bounds memory and sets how often existing event ids are looked up.
 BATCH = 2000
@@ -52,6 +56,8 @@ class SubmissionResult:
     deadline: datetime
     late: bool
     digest: str
+    #: The receipt (``reetrace-receipt/1`` JSON, docs/transparency-log.md) when a log key was given.
+    receipt: str | None = None
 
     @property
     def noop(self) -> bool:
@@ -89,10 +95,17 @@ def submit(
     fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
+    signer: Signer | None = None,
+    signature: str | None = None,
     source_name: str | None = None,
     converted_from: dict[str, str] | None = None,
 ) -> SubmissionResult:
     """Record one enterprise's file for one period. Raises InputError listing every problem.
+
+    With the log's ``signer``, the result carries a receipt of what was recorded, against a checkpoint
+    signed just after the commit. ``signature`` is the enterprise's signed note over the submission
+    (:mod:`reetrace.intake.signatures`): checked against the registry and recorded in the envelope;
+    required when the registry says so.
 
     A file converted from another format (an EPCIS document) is submitted as the JSON Lines it became,
     under the name of the original (``source_name``); ``converted_from`` (e.g. ``{"format": "epcis",
@@ -118,6 +131,11 @@ def submit(
     with open_source(source) as raw:
         file_digest = _hash_stream(raw)
         raw.seek(0)
+        with store.reading() as conn:
+            signed = check_submission_signature(
+                conn, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
+                received_at=received_at, file=name,
+            )  # fmt: skip
         rules = RecordRules(enterprise, frozenset(own_sites), str(per), per.start(), per.end())
         envelope = {
             "enterprise": enterprise,
@@ -129,6 +147,8 @@ def submit(
             "source": name,
             "digest": file_digest,
         }
+        if signed is not None:
+            envelope["signature"] = signed
         if converted_from is not None:
             envelope["converted_from"] = converted_from
         try:
@@ -158,6 +178,12 @@ def submit(
                 enterprise, str(per), name, None, 0, writer.unchanged, 0, received_at,
                 deadline, late, file_digest,
             )  # fmt: skip
+    if signer is not None and result.position is not None:
+        from dataclasses import replace
+
+        from reetrace.transparency import receipt_at
+
+        result = replace(result, receipt=receipt_at(store, signer, result.position))
     return result
 
 

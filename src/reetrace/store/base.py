@@ -20,7 +20,9 @@ from sqlalchemy.engine import Connection, Engine
 from reetrace.errors import Refused, StoreError
 from reetrace.store import chain
 from reetrace.store.dialect import Dialect
-from reetrace.store.schema import log
+from reetrace.store.schema import log, merkle_nodes
+from reetrace.store.tree import Frontier
+from reetrace.tlog.merkle import leaf_hash
 
 Row = tuple[Any, ...]
 
@@ -33,7 +35,9 @@ class Appender:
     GIL while it waits on the server). Anything that touches the connection calls :meth:`join` first.
     """
 
-    def __init__(self, store: Store, conn: Connection, position: int, head: bytes) -> None:
+    def __init__(
+        self, store: Store, conn: Connection, position: int, head: bytes, tree: Frontier | None = None
+    ) -> None:
         self.store = store
         self.conn = conn
         self.position = position  # last assigned position
@@ -41,6 +45,8 @@ class Appender:
         self._buffers: dict[sa.Table, list[Row]] = {}
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        #: The Merkle tree's right edge (None: the tree is not maintained, benchmark-only).
+        self.tree = tree
 
     def append(self, kind: str, record: bytes, **extra: int | str) -> int:
         """Append one record to the log (buffered) and return its position."""
@@ -68,6 +74,13 @@ class Appender:
     def flush(self, *, wait: bool = True) -> None:
         """Write the buffered rows; with ``wait=False`` possibly in the background."""
         self.join()
+        framed = self._buffers.get(log)
+        if framed and self.tree is not None:
+            # The nodes these frames complete go out with them, in the same transaction. Taken from the
+            # buffered log rows themselves, so that every way of appending a frame feeds the tree.
+            if framed[0][0] != self.tree.size + 1:
+                raise StoreError(f"log rows from {framed[0][0]} do not follow the tree of {self.tree.size}")
+            self.extend(merkle_nodes, self.tree.append([leaf_hash(row[2]) for row in framed]))
         batches = [(t, rows) for t, rows in self._buffers.items() if rows]
         self._buffers = {}
         if not batches:
@@ -106,6 +119,9 @@ class Store:
     sql: Dialect
     #: Whether Appender.flush(wait=False) may write from a background thread.
     background_writes = False
+    #: Whether appends maintain the Merkle tree (``merkle_nodes``). Off only for benchmarks' reference
+    #: runs: a store written without it fails ``verify`` and cannot append with it again.
+    maintain_tree = True
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -192,7 +208,8 @@ class Store:
         try:
             self.lock_for_append(conn)
             position, head = self.read_head(conn)
-            app = Appender(self, conn, position, head)
+            tree = Frontier.load(conn, position) if self.maintain_tree else None
+            app = Appender(self, conn, position, head, tree)
             yield app
             app.flush()
             conn.commit()

@@ -38,6 +38,11 @@ class Dialect:
         """A FROM item with one column ``value``: the elements of the list bound to ``param``."""
         raise NotImplementedError
 
+    def pair_member(self, col_a: str, col_b: str, param: str) -> str:
+        """SQL that is true when ``(col_a, col_b)`` is one of the integer pairs bound to ``param`` as
+        :func:`pairs` (one parameter, one round trip, answered with the primary key index)."""
+        raise NotImplementedError
+
     # -- JSON inside log frames -------------------------------------------------------------------
 
     def frame_text(self, body: str, *path: str) -> str:
@@ -68,6 +73,11 @@ class Dialect:
     def snapshot(self, conn: Connection) -> Connection:
         """``conn`` set to see one snapshot for a whole transaction of several reads."""
         return conn
+
+
+def pairs(values: Iterable[tuple[int, int]]) -> str:
+    """The bind value of a list of integer pairs for :meth:`Dialect.pair_member` (JSON text on both)."""
+    return "[" + ",".join(f"[{a},{b}]" for a, b in values) + "]"
 
 
 _DIALECTS: dict[str, Dialect] = {}

@@ -1,6 +1,7 @@
 """PostgreSQL backend (psycopg 3): the real deployment.
 
-Positions commit in order because every writer takes ``LOCK TABLE log IN EXCLUSIVE MODE`` before it
+Positions commit in order because every writer takes ``LOCK TABLE log IN EXCLUSIVE MODE`` (through the
+owner's function ``reetrace_lock_log()``, so that a SELECT-and-INSERT writer role can) before it
 reads the head: EXCLUSIVE conflicts with itself (and with every write) but not with ACCESS SHARE, so
 readers go on reading committed rows while exactly one writer appends. A sequence would not do: a
 transaction that took position 11 could commit after one that took 12, and a reader that had already
@@ -73,6 +74,12 @@ class PostgresDialect(Dialect):
     def values(self, param: str) -> str:
         return f"unnest(CAST(:{param} AS text[])) AS value"
 
+    def pair_member(self, col_a: str, col_b: str, param: str) -> str:
+        return (
+            f"({col_a}, {col_b}) IN (SELECT CAST(k->>0 AS int4), CAST(k->>1 AS int8) "
+            f"FROM json_array_elements(CAST(:{param} AS json)) AS k)"
+        )
+
     def frame_text(self, body: str, *path: str) -> str:
         return f"CAST(convert_from({body}, 'UTF8')::json #> '{{{','.join(path)}}}' AS text)"
 
@@ -130,7 +137,9 @@ class PostgresStore(Store):
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
         self.sql.tune_for_writing(conn)
         try:
-            conn.exec_driver_sql("LOCK TABLE log IN EXCLUSIVE MODE")
+            # LOCK TABLE log IN EXCLUSIVE MODE, through a function of the tables' owner so that a
+            # writer role with only SELECT and INSERT can take it (store/roles.py).
+            conn.exec_driver_sql("SELECT reetrace_lock_log()")
         except sa.exc.OperationalError as exc:
             if "lock timeout" in str(exc):
                 raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc

@@ -228,13 +228,39 @@ foreign_links = sa.Table(
     sa.Index("ix_foreign_links_import_entry", "import_entry"),
 )
 
+#: The Merkle tree over the log (RFC 9162; docs/transparency-log.md): node ``(level, idx)`` is the root
+#: of the perfect subtree over leaves ``[idx * 2**level, (idx + 1) * 2**level)``, leaf ``i`` being the
+#: frame at log position ``i + 1``. Derived from the log like the tables above, written in the same
+#: transaction (:mod:`reetrace.store.tree`), never changed once written.
+merkle_nodes = sa.Table(
+    "merkle_nodes",
+    metadata,
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("idx", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("level", "idx"),
+)
+
+#: Signed checkpoints the log has issued (C2SP signed notes), one per tree size: what a witness reads
+#: and what the service publishes. Not derived from the log (the signature needs the log's key), but
+#: ``verify`` checks that each one's root is the stored tree's root of its size.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
 #: Every table that holds recorded facts: the triggers refuse UPDATE, DELETE and TRUNCATE on each.
 FACT_TABLES: tuple[sa.Table, ...] = (
     log, submissions, events, lots, inputs, edges, retractions, groups, enterprises, sites, quotas,
+    merkle_nodes,
 )  # fmt: skip
 
 #: Fact tables added after the first schema (their triggers come with their own migration).
 LATER_FACT_TABLES: tuple[sa.Table, ...] = (foreign_links,)
+#: Append-only tables that are not facts of the log (same triggers).
+APPEND_ONLY_EXTRA: tuple[sa.Table, ...] = (checkpoints,)
 
 #: Derived tables that carry a registry kind, keyed by the kind's name in log records.
 REGISTRY_TABLES: dict[str, sa.Table] = {

@@ -44,6 +44,12 @@ class SqliteDialect(Dialect):
     def values(self, param: str) -> str:
         return f"json_each(:{param})"
 
+    def pair_member(self, col_a: str, col_b: str, param: str) -> str:
+        return (
+            f"({col_a}, {col_b}) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+            f"FROM json_each(:{param}))"
+        )
+
     def frame_text(self, body: str, *path: str) -> str:
         return f"json_extract(CAST({body} AS TEXT), '$.{'.'.join(path)}')"
 

@@ -7,7 +7,10 @@
 3. re-derives the rows that record puts into the derived tables (events, lots, inputs, edges,
    submissions, registry tables, retractions) with the very functions the writers use, and compares them
    with the rows stored there, so that an edit of a derived table (which trace and audit read) is caught
-   too, as is a row added to one.
+   too, as is a row added to one;
+4. rebuilds the Merkle tree over the frames (leaf = frame) chunk by chunk in bounded memory and compares
+   every node with ``merkle_nodes`` (:class:`reetrace.store.tree.TreeCheck`), and checks the root of
+   every stored signed checkpoint against it.
 
 The first mismatch is reported with its position. A checkpoint (position, link) kept outside the
 database proves that the log still extends what it was when the checkpoint was taken.
@@ -40,6 +43,7 @@ from reetrace.store.schema import (
     retractions,
     submissions,
 )
+from reetrace.store.tree import TreeCheck, check_checkpoints
 
 _DERIVED = (submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(), foreign_links)
 
@@ -146,18 +150,22 @@ def verify(
         conn = store.sql.snapshot(conn)
         with conn.begin():
             cursors = {t.name: _TableCursor(conn, t) for t in _DERIVED}
+            tree = TreeCheck(conn)
             try:
-                position, head = _walk(conn, cursors, against, progress)
+                position, head = _walk(conn, cursors, against, progress, tree)
                 for name, cur in cursors.items():
                     extra = cur.leftover()
                     if extra is not None:
                         raise VerificationFailed(
                             extra, f"{name} has a row for position {extra} that no record explains"
                         )
+                tree.finish()
             finally:
                 for cur in cursors.values():
                     cur.close()
+                tree.close()
             _unique_event_ids(conn)
+            check_checkpoints(conn, position)
     checkpoint_ok: bool | None = None
     if against is not None:
         if position < against.position:
@@ -175,11 +183,12 @@ def _walk(
     cursors: dict[str, _TableCursor],
     against: Checkpoint | None,
     progress: Callable[[int], None] | None,
+    tree: TreeCheck,
 ) -> tuple[int, bytes]:
     """Walk the log in order; return the last position and its link."""
     q = sa.select(log.c.position, log.c.kind, log.c.body, log.c.hash).order_by(log.c.position)
     with conn.execution_options(stream_results=True, yield_per=5000).execute(q) as rows:
-        return _walk_rows(rows, conn, cursors, against, progress)
+        return _walk_rows(tree.watch(rows), conn, cursors, against, progress)
 
 
 def _walk_rows(

@@ -2,7 +2,7 @@
 EPCIS document attached to an import entry), append-only like every fact table.
 
 Revision ID: 0002e
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-28
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002e"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
