@@ -257,8 +257,6 @@ FACT_TABLES: tuple[sa.Table, ...] = (
     merkle_nodes,
 )  # fmt: skip
 
-#: Fact tables added after the first schema (their triggers come with their own migration).
-LATER_FACT_TABLES: tuple[sa.Table, ...] = (foreign_links,)
 #: Append-only tables that are not facts of the log (same triggers).
 APPEND_ONLY_EXTRA: tuple[sa.Table, ...] = (checkpoints,)
 
