@@ -1,10 +1,16 @@
-"""EPCIS export speed: N generated events to an EPCIS document file, next to JSON Lines of the same
-events (``orjson.dumps(ev.canonical())``), in the same run.
+"""EPCIS export speed, next to JSON Lines of the same events, in the same run:
 
-    .venv/bin/python scripts/bench_epcis.py [--scale 0.2] [--repeat 3]
+1. **from memory** — N generated events to an EPCIS document file (``write_document``), next to JSON
+   Lines of the same events (``orjson.dumps(ev.canonical())``);
+2. **from a store** — the same dataset loaded into a SQLite store and exported whole with
+   ``reetrace.export_epcis`` (events read from the log frames, validated back into events, hash IDs,
+   retracts resolved in the store), next to a JSON Lines export of the same events from the same
+   store (the record bytes of the same log frames, one per line: no decoding, no mapping).
 
-Both writers get the same in-memory events (parsing is not timed) and write to a temporary file; the
-best of ``--repeat`` runs is reported, as events/s and the EPCIS/JSONL time ratio.
+    .venv/bin/python scripts/bench_epcis.py [--scale 1] [--repeat 3]
+
+Parsing and loading are not timed. Each writer writes to a temporary file; the best of ``--repeat``
+runs is reported, as events/s and the EPCIS/JSONL time ratio.
 """
 
 from __future__ import annotations
@@ -16,14 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import sqlalchemy as sa
 
+import reetrace
 from reetrace import Event, read_events
 from reetrace.epcis import write_document
-from reetrace.generate import generate
+from reetrace.epcis.store_export import record_bytes
+from reetrace.store.schema import events as events_table
+from reetrace.store.schema import log
 
 
-def _load(scale: float, tmp: Path) -> list[Event]:
-    generate(tmp / "gen", scale=scale)
+def _load(tmp: Path) -> list[Event]:
     events: list[Event] = []
     for f in sorted((tmp / "gen" / "submissions").glob("*/*.jsonl")):
         with f.open("rb") as fp:
@@ -40,14 +49,19 @@ def _best(run: Callable[[], None], repeat: int) -> float:
     return min(times)
 
 
+def _line(label: str, n: int, t: float, path: Path) -> None:
+    print(f"  {label:<28} {n / t:12,.0f} events/s  {path.stat().st_size / 1e6:8.1f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=float, default=0.2)
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        events = _load(args.scale, tmp)
+        reetrace.generate_dataset(tmp / "gen", scale=args.scale)
+        events = _load(tmp)
         n = len(events)
 
         def epcis() -> None:
@@ -61,12 +75,38 @@ def main() -> None:
 
         t_epcis = _best(epcis, args.repeat)
         t_jsonl = _best(jsonl, args.repeat)
-        size_e = (tmp / "out.jsonld").stat().st_size
-        size_j = (tmp / "out.jsonl").stat().st_size
-    print(f"{n:,} events (scale {args.scale}), best of {args.repeat}")
-    print(f"EPCIS 2.0 (with hash IDs): {n / t_epcis:12,.0f} events/s  {size_e / 1e6:8.1f} MB")
-    print(f"JSON Lines (canonical):    {n / t_jsonl:12,.0f} events/s  {size_j / 1e6:8.1f} MB")
-    print(f"EPCIS takes {t_epcis / t_jsonl:.2f}x the time of JSON Lines")
+        print(f"{n:,} events (scale {args.scale}), best of {args.repeat}")
+        print("from memory:")
+        _line("EPCIS 2.0 (with hash IDs):", n, t_epcis, tmp / "out.jsonld")
+        _line("JSON Lines (canonical):", n, t_jsonl, tmp / "out.jsonl")
+        print(f"  EPCIS takes {t_epcis / t_jsonl:.2f}x the time of JSON Lines")
+
+        store = reetrace.open_store(f"sqlite:///{tmp / 'store.db'}")
+        reetrace.load_dataset(store, tmp / "gen")
+        counted = 0
+
+        def store_epcis() -> None:
+            nonlocal counted
+            with (tmp / "store.jsonld").open("wb") as fp:
+                counted = reetrace.export_epcis(store, fp)
+
+        def store_jsonl() -> None:
+            q = (
+                sa.select(log.c.body)
+                .join(events_table, events_table.c.position == log.c.position)
+                .order_by(log.c.position)
+            )
+            with store.reading() as conn, (tmp / "store.jsonl").open("wb") as fp:
+                for (body,) in conn.execution_options(stream_results=True, yield_per=2000).execute(q):
+                    fp.write(record_bytes(bytes(body)) + b"\n")
+
+        t_s_epcis = _best(store_epcis, args.repeat)
+        t_s_jsonl = _best(store_jsonl, args.repeat)
+        store.dispose()
+        print(f"from a SQLite store ({counted:,} events, retracts resolved in the store):")
+        _line("reetrace.export_epcis:", counted, t_s_epcis, tmp / "store.jsonld")
+        _line("JSON Lines of the log records:", counted, t_s_jsonl, tmp / "store.jsonl")
+        print(f"  EPCIS takes {t_s_epcis / t_s_jsonl:.2f}x the time of JSON Lines")
 
 
 if __name__ == "__main__":

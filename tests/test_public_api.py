@@ -14,10 +14,11 @@ from reetrace.store.migrate import HEAD, newest
 EXPECTED = {
     "Busy", "BackTrace", "Checkpoint", "DEFAULT_URL", "Event", "Finding", "ForwardTrace",
     "INJECTION_KINDS", "InputError", "LotNotFound", "LotSearch", "NoStore", "NotRegistered", "PICTURE_MAX_NODES", "Period",
+    "CaptureJob", "QueryParameterError", "capture_epcis", "query_epcis",
     "Problem", "RULES", "ReetraceError", "Refused", "Registry", "RegistryLoad", "SHANGHAI", "Store",
     "StoreError", "SubmissionResult", "Tolerances", "AuditResult", "VerificationFailed", "VerifyResult",
-    "__version__", "audit_findings", "checkpoint", "findings_for", "generate_dataset", "graph_to_dot",
-    "graph_to_graphml", "list_events", "load_dataset", "load_registry", "lot_report", "open_store",
+    "__version__", "AttachResult", "attach_foreign", "audit_findings", "checkpoint", "export_epcis", "findings_for", "generate_dataset", "graph_to_dot",
+    "graph_to_graphml", "import_epcis", "list_events", "load_dataset", "load_registry", "lot_report", "open_store",
     "parse_registry", "print_trace", "quota_report", "read_events", "read_manifest", "render_picture",
     "resolve_url", "run_audit", "run_demo", "schema_revision", "search_lots", "show_registry", "similar_lots", "submissions_status",
     "submit", "trace_back", "trace_forward", "trace_graph", "verify",

@@ -56,6 +56,15 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RegistryLoad": ("reetrace.intake.registry", "LoadResult"),
     "load_dataset": ("reetrace.intake.dataset", "load_dataset"),
     "read_manifest": ("reetrace.intake.dataset", "read_manifest"),
+    # EPCIS 2.0
+    "export_epcis": ("reetrace.epcis.store_export", "export_epcis"),
+    "attach_foreign": ("reetrace.epcis.attach", "attach_foreign"),
+    "AttachResult": ("reetrace.epcis.attach", "AttachResult"),
+    "capture_epcis": ("reetrace.epcis.capture", "capture"),
+    "query_epcis": ("reetrace.epcis.capture", "query_events"),
+    "CaptureJob": ("reetrace.epcis.capture", "CaptureJob"),
+    "QueryParameterError": ("reetrace.epcis.capture", "QueryParameterError"),
+    "import_epcis": ("reetrace.epcis.submission", "import_epcis"),
     # reading
     "lot_report": ("reetrace.inspection", "lot_report"),
     "list_events": ("reetrace.inspection", "list_events"),
@@ -124,9 +133,11 @@ __all__ = [
     "ROLES",
     "RULES",
     "SHANGHAI",
+    "AttachResult",
     "AuditResult",
     "BackTrace",
     "Busy",
+    "CaptureJob",
     "Checkpoint",
     "Event",
     "Finding",
@@ -141,6 +152,7 @@ __all__ = [
     "Principal",
     "PrincipalError",
     "Problem",
+    "QueryParameterError",
     "ReetraceError",
     "Refused",
     "Registry",
@@ -153,16 +165,20 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "add_principal",
+    "attach_foreign",
     "audit_findings",
     "authenticate",
+    "capture_epcis",
     "checkpoint",
     "consistency_proof",
+    "export_epcis",
     "find_lots",
     "findings_for",
     "generate_dataset",
     "graph_to_dot",
     "graph_to_graphml",
     "has_admin",
+    "import_epcis",
     "inclusion_proof",
     "issue_token",
     "latest_checkpoint",
@@ -179,6 +195,7 @@ __all__ = [
     "own_lot_report",
     "parse_registry",
     "print_trace",
+    "query_epcis",
     "quota_report",
     "read_events",
     "read_manifest",
@@ -233,6 +250,12 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.audit.for_trace import audit_findings
     from reetrace.demo import run_demo
     from reetrace.disclosure import lot_holders, origin_summary, own_lot_report
+    from reetrace.epcis.attach import AttachResult, attach_foreign
+    from reetrace.epcis.capture import CaptureJob, QueryParameterError
+    from reetrace.epcis.capture import capture as capture_epcis
+    from reetrace.epcis.capture import query_events as query_epcis
+    from reetrace.epcis.store_export import export_epcis
+    from reetrace.epcis.submission import import_epcis
     from reetrace.errors import (
         Busy,
         InputError,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "generate": "reetrace.cli.dataset:generate_cmd",
     "load": "reetrace.cli.dataset:load_cmd",
     "demo": "reetrace.cli.dataset:demo_cmd",
+    "epcis": "reetrace.cli.epcis:epcis_group",
     "keys": "reetrace.cli.tlog:keys_group",
     "receipt": "reetrace.cli.tlog:receipt_group",
     "proof": "reetrace.cli.tlog:proof_group",

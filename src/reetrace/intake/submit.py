@@ -126,6 +126,7 @@ def submit(
     encoding: str | None = None,
     submitter: dict[str, Any] | None = None,
     name: str | None = None,
+    converted_from: dict[str, str] | None = None,
 ) -> SubmissionResult:
     """Record one enterprise's file for one period. Raises InputError listing every problem.
 
@@ -135,7 +136,12 @@ def submit(
     required when the registry says so. ``encoding``: of a CSV file (default: detected, UTF-8 or
     GB18030; see ``read_events``). ``submitter`` (the service's principal, token id, client address and
     user agent) is recorded in the envelope; ``name`` is the file's name to record and report instead
-    of ``source`` (an upload's)."""
+    of ``source`` (an upload's).
+
+    A file converted from another format (an EPCIS document) is submitted as the JSON Lines it became,
+    under the name of the original (``name``); ``converted_from`` (e.g. ``{"format": "epcis",
+    "digest": ...}``) is recorded in the envelope, so the log says where the events came from.
+    """
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -198,6 +204,8 @@ def submit(
             envelope["signature"] = signed
         if submitter is not None:
             envelope["submitter"] = submitter
+        if converted_from is not None:
+            envelope["converted_from"] = converted_from
         # Phase 2, under the lock: positions, chain, rows, the checks across records, commit.
         try:
             with store.appending(wait=wait) as app:

@@ -114,6 +114,26 @@ def submission_row(position: int, rec: dict[str, Any]) -> Row:
     )  # fmt: skip
 
 
+def foreign_rows(position: int, rec: dict[str, Any]) -> list[Row]:
+    """Rows of ``foreign_links`` for a ``foreign`` record: the accepted steps of the supplier's document
+    (refused events derive nothing; the document itself stays in the log)."""
+    from reetrace.epcis.foreign import parse_foreign
+
+    chain = parse_foreign(rec["document"])
+    entry = rec["import_entry"]
+    steps: list[tuple[int, str, str | None, str, float, str | None, str | None]] = []
+    for o in chain.origins:
+        steps += [(o.index, "origin", None, q.lot, q.kg, o.location, o.biz_step) for q in o.lots]
+    for t in chain.transformations:
+        steps += [
+            (t.index, "edge", i.lot, q.lot, i.kg, t.location, t.biz_step) for q in t.outputs for i in t.inputs
+        ]
+    for c in chain.custody:
+        steps += [(c.index, "custody", None, q.lot, q.kg, c.location, c.biz_step) for q in c.lots]
+    steps.sort(key=lambda s: s[0])  # stable: document order, then the order above
+    return [(position, idx, entry, *step) for idx, step in enumerate(steps)]
+
+
 def registry_row(kind: str, position: int, rec: dict[str, Any]) -> Row:
     if kind == "group":
         g = Group.model_validate(rec)

@@ -211,6 +211,28 @@ quotas = sa.Table(
     sa.Index("ix_quotas_key", "year", "holder", "category", "batch"),
 )
 
+#: A foreign supplier's declared provenance behind an import entry (log records of kind ``foreign``,
+#: ``reetrace epcis attach``): one row per accepted step of the supplier's EPCIS document. ``kind`` is
+#: ``origin`` (``lot`` commissioned at ``location``), ``edge`` (``src`` went into ``lot`` at a
+#: transformation; ``mass_kg`` is what was drawn from ``src``) or ``custody`` (``lot`` observed, shipped,
+#: received; ``step`` is the bizStep). Declared by the supplier, verified by no record of ours.
+foreign_links = sa.Table(
+    "foreign_links",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("import_entry", sa.String(64), nullable=False),
+    sa.Column("event_index", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("src", sa.String(500)),
+    sa.Column("lot", sa.String(500), nullable=False),
+    sa.Column("mass_kg", sa.Double, nullable=False),
+    sa.Column("location", sa.String(500)),
+    sa.Column("step", sa.String(64)),
+    sa.PrimaryKeyConstraint("position", "idx"),
+    sa.Index("ix_foreign_links_import_entry", "import_entry"),
+)
+
 #: The Merkle tree over the log (RFC 9162; docs/transparency-log.md): node ``(level, idx)`` is the root
 #: of the perfect subtree over leaves ``[idx * 2**level, (idx + 1) * 2**level)``, leaf ``i`` being the
 #: frame at log position ``i + 1``. Derived from the log like the tables above, written in the same

@@ -42,12 +42,21 @@ from reetrace.errors import VerificationFailed
 from reetrace.models import RECORDED, Event
 from reetrace.store import chain
 from reetrace.store.base import Store
-from reetrace.store.derive import Row, edge_rows, event_rows, principal_row, registry_row, submission_row
+from reetrace.store.derive import (
+    Row,
+    edge_rows,
+    event_rows,
+    foreign_rows,
+    principal_row,
+    registry_row,
+    submission_row,
+)  # fmt: skip
 from reetrace.store.schema import (
     PRINCIPAL_TABLES,
     REGISTRY_TABLES,
     edges,
     events,
+    foreign_links,
     inputs,
     log,
     lots,
@@ -58,7 +67,7 @@ from reetrace.store.tree import TreeCheck, check_checkpoints
 
 _DERIVED = (
     submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(),
-    *PRINCIPAL_TABLES.values(),
+    *PRINCIPAL_TABLES.values(), foreign_links,
 )  # fmt: skip
 #: Failures listed; the rest are counted.
 MAX_FAILURES = 100
@@ -396,6 +405,8 @@ def _expected_rows(
         return out, large
     if kind == "submission":
         return {"submissions": [submission_row(pos, rec)]}, {}
+    if kind == "foreign":
+        return {"foreign_links": foreign_rows(pos, rec)}, {}
     if kind in REGISTRY_TABLES:
         return {REGISTRY_TABLES[kind].name: [registry_row(kind, pos, rec)]}, {}
     if kind in PRINCIPAL_TABLES:

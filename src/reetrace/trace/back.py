@@ -38,6 +38,7 @@ from reetrace.elements import ELEMENTS
 from reetrace.errors import LotNotFound
 from reetrace.store.base import Store
 from reetrace.trace import select
+from reetrace.trace.declared import extend_with_declared
 from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
 from reetrace.trace.result import BackTrace, Edge, Node, Origin, Plant, element_dict
@@ -91,7 +92,8 @@ def _trace_back(conn: Connection, lot: str, findings_for: FindingsFor | None) ->
     root = sub.lots[lot]
     if root.created is None and not mentioned(conn, lot):
         raise LotNotFound(f"no lot {lot} in the store: no event creates, draws or receives it")
-    return _analyse(conn, sub, findings_for)
+    # Past an import's customs entry, a foreign supplier's declared chain if one is attached.
+    return extend_with_declared(conn, _analyse(conn, sub, findings_for))
 
 
 @dataclass
