@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
 
-from tests.helpers import load_registry
+from tests.builders import load_registry
 from tests.hostile.corpus import periods_from, run_corpus, table
 
-from reetrace.store import open_store
+from reetrace import open_store
 
 
 def main() -> int:

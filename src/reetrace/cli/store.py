@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 import reetrace
 from reetrace.cli.client import server_option
@@ -103,6 +101,9 @@ def registry_show(db: str, as_json: bool) -> None:
 
     Example: reetrace registry show --json
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     with store_for(db) as store:
         data = reetrace.show_registry(store)
     if as_json:
@@ -340,6 +341,9 @@ def lot_cmd(lot: str, db: str, server: str | None, as_json: bool) -> None:
 
     Example: reetrace lot NMSEP:PRND-2025-03-01
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     if server:
         from reetrace.cli import client
 
@@ -388,6 +392,9 @@ def events_cmd(enterprise: str, period: str | None, db: str, as_json: bool) -> N
 
     Example: reetrace events --enterprise NMSEP --period 2025-03
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     period = parse_period(period)
     with store_for(db) as store:
         rows = reetrace.list_events(store, enterprise, period)
