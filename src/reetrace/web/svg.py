@@ -114,11 +114,13 @@ def render_svg(
         fill = _ORIGIN_FILL.get(kind, "#ffffff")
         stroke = "#c0392b" if n.findings else ("#1f4e9e" if n.lot == result.lot else "#56627a")
         second = label(n) if label else f"{n.form or '?'} · {_kg(n.mass_kg)} · {n.share:.1%}"
+        width = 2 if n.findings or n.lot == result.lot else 1
+        bold = 'font-size="12" font-weight="600"'
         out.append(
             f'<a href="{escape(href(n.lot))}" class="node" data-lot="{escape(n.lot)}">'
             f'<rect x="{x}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="{2 if n.findings or n.lot == result.lot else 1}"/>'
-            f'<text x="{x + 8}" y="{y + 19:.0f}" font-size="12" font-weight="600">{escape(_clip(n.lot))}</text>'
+            f'stroke="{stroke}" stroke-width="{width}"/>'
+            f'<text x="{x + 8}" y="{y + 19:.0f}" {bold}>{escape(_clip(n.lot))}</text>'
             f'<text x="{x + 8}" y="{y + 37:.0f}" font-size="11" fill="#444">{escape(_clip(second))}</text>'
             f"<title>{escape(n.lot)}</title></a>"
         )
