@@ -20,6 +20,10 @@ EXPECTED = {
     "parse_registry", "print_trace", "quota_report", "read_events", "read_manifest", "render_picture",
     "resolve_url", "run_audit", "run_demo", "schema_revision", "show_registry", "submissions_status",
     "submit", "trace_back", "trace_forward", "trace_graph", "verify",
+    # principals, tokens and what each may see (the service)
+    "ROLES", "IssuedToken", "Principal", "PrincipalError", "add_principal", "authenticate", "has_admin",
+    "issue_token", "list_principals", "revoke_token", "list_submissions", "submission_receipt",
+    "lot_holders", "origin_summary", "own_lot_report", "find_lots",
 }  # fmt: skip
 
 

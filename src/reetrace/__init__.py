@@ -78,6 +78,23 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "generate_dataset": ("reetrace.generate", "generate"),
     "INJECTION_KINDS": ("reetrace.generate", "KINDS"),
     "run_demo": ("reetrace.demo", "run_demo"),
+    # principals, tokens and what each may see (the service)
+    "add_principal": ("reetrace.principals", "add_principal"),
+    "issue_token": ("reetrace.principals", "issue_token"),
+    "revoke_token": ("reetrace.principals", "revoke_token"),
+    "authenticate": ("reetrace.principals", "authenticate"),
+    "list_principals": ("reetrace.principals", "list_principals"),
+    "has_admin": ("reetrace.principals", "has_admin"),
+    "Principal": ("reetrace.principals", "Principal"),
+    "IssuedToken": ("reetrace.principals", "IssuedToken"),
+    "PrincipalError": ("reetrace.principals", "PrincipalError"),
+    "ROLES": ("reetrace.principals", "ROLES"),
+    "list_submissions": ("reetrace.receipts", "list_submissions"),
+    "submission_receipt": ("reetrace.receipts", "submission_receipt"),
+    "lot_holders": ("reetrace.disclosure", "lot_holders"),
+    "origin_summary": ("reetrace.disclosure", "origin_summary"),
+    "own_lot_report": ("reetrace.disclosure", "own_lot_report"),
+    "find_lots": ("reetrace.inspection", "find_lots"),
     # errors
     "ReetraceError": ("reetrace.errors", "ReetraceError"),
     "InputError": ("reetrace.errors", "InputError"),
@@ -94,6 +111,7 @@ __all__ = [
     "DEFAULT_URL",
     "INJECTION_KINDS",
     "PICTURE_MAX_NODES",
+    "ROLES",
     "RULES",
     "SHANGHAI",
     "AuditResult",
@@ -104,9 +122,12 @@ __all__ = [
     "Finding",
     "ForwardTrace",
     "InputError",
+    "IssuedToken",
     "LotNotFound",
     "NotRegistered",
     "Period",
+    "Principal",
+    "PrincipalError",
     "Problem",
     "ReetraceError",
     "Refused",
@@ -119,17 +140,27 @@ __all__ = [
     "VerificationFailed",
     "VerifyResult",
     "__version__",
+    "add_principal",
     "audit_findings",
+    "authenticate",
     "checkpoint",
+    "find_lots",
     "findings_for",
     "generate_dataset",
     "graph_to_dot",
     "graph_to_graphml",
+    "has_admin",
+    "issue_token",
     "list_events",
+    "list_principals",
+    "list_submissions",
     "load_dataset",
     "load_registry",
+    "lot_holders",
     "lot_report",
     "open_store",
+    "origin_summary",
+    "own_lot_report",
     "parse_registry",
     "print_trace",
     "quota_report",
@@ -137,10 +168,12 @@ __all__ = [
     "read_manifest",
     "render_picture",
     "resolve_url",
+    "revoke_token",
     "run_audit",
     "run_demo",
     "schema_revision",
     "show_registry",
+    "submission_receipt",
     "submissions_status",
     "submit",
     "trace_back",
@@ -177,6 +210,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from reetrace.audit.for_trace import audit_findings
     from reetrace.demo import run_demo
+    from reetrace.disclosure import lot_holders, origin_summary, own_lot_report
     from reetrace.errors import (
         Busy,
         InputError,
@@ -190,7 +224,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from reetrace.generate import KINDS as INJECTION_KINDS
     from reetrace.generate import generate as generate_dataset
-    from reetrace.inspection import list_events, lot_report
+    from reetrace.inspection import find_lots, list_events, lot_report
     from reetrace.intake.dataset import load_dataset, read_manifest
     from reetrace.intake.files import read_events
     from reetrace.intake.registry import LoadResult as RegistryLoad
@@ -200,6 +234,19 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.intake.submit import SubmissionResult, submit
     from reetrace.models import Event, Registry
     from reetrace.periods import SHANGHAI, Period
+    from reetrace.principals import (
+        ROLES,
+        IssuedToken,
+        Principal,
+        PrincipalError,
+        add_principal,
+        authenticate,
+        has_admin,
+        issue_token,
+        list_principals,
+        revoke_token,
+    )
+    from reetrace.receipts import list_submissions, submission_receipt
     from reetrace.store import DEFAULT_URL, Store, open_store, resolve_url
     from reetrace.store.migrate import store_revision as schema_revision
     from reetrace.store.verify import Checkpoint, VerifyResult, checkpoint, verify

@@ -97,3 +97,24 @@ def list_events(store: Store, enterprise: str, period: str | None = None) -> lis
             d["record"] = _record(conn, d["position"])
             out.append(d)
     return out
+
+
+def find_lots(
+    store: Store, prefix: str, *, enterprise: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Lots whose reference starts with ``prefix`` (of one holder enterprise, if given), newest first.
+
+    A minimal prefix search for the service; ``reetrace.search_lots`` supersedes it where it exists.
+    """
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "l.lot LIKE :like ESCAPE '\\'"
+    params: dict[str, Any] = {"like": like, "limit": limit}
+    if enterprise is not None:
+        where += " AND l.enterprise = :ent"
+        params["ent"] = enterprise
+    q = sa.text(
+        "SELECT l.lot, l.enterprise, l.product, l.form, l.mass_kg, l.reo_kg, l.position FROM lots l "
+        f"WHERE {where} ORDER BY l.position DESC LIMIT :limit"
+    )
+    with store.reading() as conn:
+        return [dict(r._mapping) for r in conn.execute(q, params)]

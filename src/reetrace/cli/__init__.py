@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "generate": "reetrace.cli.dataset:generate_cmd",
     "load": "reetrace.cli.dataset:load_cmd",
     "demo": "reetrace.cli.dataset:demo_cmd",
+    "principal": "reetrace.cli.principals:principal_group",
+    "token": "reetrace.cli.principals:token_group",
+    "serve": "reetrace.cli.serve:serve_cmd",
 }
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import reetrace
+from reetrace.cli.client import server_option
 from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def as_of_option(f: F) -> F:
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one finding per row.")
 @db_option
+@server_option
 @errors_to_click
 def audit_cmd(
     period_from: str | None,
@@ -63,6 +65,7 @@ def audit_cmd(
     as_json: bool,
     as_csv: bool,
     db: str,
+    server: str | None = None,
 ) -> None:
     """Run the audit rules (docs/contract/audit-rules.md) and print their findings.
 
@@ -76,6 +79,21 @@ def audit_cmd(
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     tol = reetrace.Tolerances().with_overrides(tolerances)
+    if server:
+        from reetrace.cli import client
+
+        when = parse_as_of(as_of)
+        params = {
+            "from": period_from, "to": period_to, "as_of": when.isoformat() if when else None,
+            "enterprise": enterprise, "rule": list(rules) or None, "tolerance": list(tolerances) or None,
+            "format": "csv" if as_csv else "json",
+        }  # fmt: skip
+        if as_csv:
+            sys.stdout.write(client.request(server, "GET", "/v1/audit", params=client.clean(params)).text)
+            return
+        data = client.get_json(server, "/v1/audit", params)
+        print_json(data) if as_json else _print_table(client.audit_result(data))
+        return
     with store_for(db) as store:
         result = reetrace.run_audit(
             store, period_from=period_from, period_to=period_to, as_of=parse_as_of(as_of),
@@ -176,8 +194,11 @@ def submissions_group() -> None:
 @as_of_option
 @json_option
 @db_option
+@server_option
 @errors_to_click
-def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: str) -> None:
+def submissions_status_cmd(
+    period: str, as_of: str | None, as_json: bool, db: str, server: str | None = None
+) -> None:
     """Who reported a period on time, late, or not at all.
 
     Lists every registered enterprise and every submitter. "missing" means the deadline (the 10th
@@ -186,10 +207,20 @@ def submissions_status_cmd(period: str, as_of: str | None, as_json: bool, db: st
 
     Example: reetrace submissions status --period 2025-03 --as-of 2025-04-11
     """
-    with store_for(db) as store:
-        rows = reetrace.submissions_status(store, period, parse_as_of(as_of))
+    if server:
+        from types import SimpleNamespace
+
+        from reetrace.cli import client
+
+        when = parse_as_of(as_of)
+        data = client.get_json(server, "/v1/submissions/status",
+                               {"period": period, "as_of": when.isoformat() if when else None})  # fmt: skip
+        rows: list[Any] = [SimpleNamespace(**r) for r in data["rows"]]
+    else:
+        with store_for(db) as store:
+            rows = reetrace.submissions_status(store, period, parse_as_of(as_of))
     if as_json:
-        print_json({"period": period, "rows": [r.to_dict() for r in rows]})
+        print_json({"period": period, "rows": [vars(r) if server else r.to_dict() for r in rows]})
         return
     style = {"on_time": "green", "late": "yellow", "missing": "bold red", "not_due": "dim"}
     t = Table("enterprise", "name", "status", "active", "received", "files",

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 import reetrace
+from reetrace.cli.client import server_option
 from reetrace.cli.common import db_option, errors_to_click, json_option, parse_time, print_json, store_for
 
 console = Console()
@@ -95,11 +96,12 @@ def _short(iso: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the name.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @db_option
+@server_option
 @json_option
 @errors_to_click
 def submit_cmd(
     file: str, enterprise: str, period: str, received_at: str | None, fmt: str | None,
-    quiet: bool, db: str, as_json: bool,
+    quiet: bool, db: str, server: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Submit one enterprise's flow records for one period (all or nothing).
 
@@ -111,6 +113,13 @@ def submit_cmd(
     Example: reetrace submit flows-2025-03.jsonl --enterprise NMSEP --period 2025-03
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
+    if server:
+        from reetrace.cli import client
+
+        receipt = client.submit(server, file, enterprise=enterprise, period=period, fmt=fmt,
+                                received_at=when.isoformat() if when else None)  # fmt: skip
+        print_json(receipt) if as_json else click.echo(receipt["message"])
+        return
     show_bar = not quiet and not as_json and file != "-" and sys.stderr.isatty()
     with store_for(db) as store:
         if show_bar:
@@ -180,15 +189,21 @@ def checkpoint_cmd(db: str) -> None:
 @click.command("lot")
 @click.argument("lot")
 @db_option
+@server_option
 @json_option
 @errors_to_click
-def lot_cmd(lot: str, db: str, as_json: bool) -> None:
+def lot_cmd(lot: str, db: str, server: str | None, as_json: bool) -> None:
     """Show a lot (ENT:LOT): the event that created it and every event that drew from it.
 
     Example: reetrace lot NMSEP:PRND-2025-03-01
     """
-    with store_for(db) as store:
-        rep = reetrace.lot_report(store, lot)
+    if server:
+        from reetrace.cli import client
+
+        rep = client.get_json(server, f"/v1/lots/{lot}")
+    else:
+        with store_for(db) as store:
+            rep = reetrace.lot_report(store, lot)
     if as_json:
         print_json(rep)
         return

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 import reetrace
+from reetrace.cli.client import server_option
 from reetrace.cli.common import db_option, errors_to_click, json_option, print_json, store_for
 
 FORMATS = ("tree", "json", "dot", "graphml", "svg", "png")
@@ -27,6 +28,7 @@ FORMATS = ("tree", "json", "dot", "graphml", "svg", "png")
 @click.option("--max-nodes", type=click.IntRange(1), default=reetrace.PICTURE_MAX_NODES, show_default=True,
               help="Lots drawn in a picture at most (those carrying the most REO).")  # fmt: skip
 @db_option
+@server_option
 @errors_to_click
 def trace_cmd(
     lot: str,
@@ -37,6 +39,7 @@ def trace_cmd(
     findings: bool,
     max_nodes: int,
     db: str,
+    server: str | None = None,
 ) -> None:
     """Trace LOT (ENT:LOT) back to its origins, or --forward to where it went.
 
@@ -52,6 +55,11 @@ def trace_cmd(
         fmt = "json"
     if fmt in ("svg", "png") and not output:
         raise click.UsageError(f"--format {fmt} writes a picture: give --output FILE")
+    if server:
+        from reetrace.cli import client
+
+        client.trace(server, lot, forward=forward, fmt=fmt, output=output, findings=findings)
+        return
     hook = reetrace.audit_findings if findings else None
     result: reetrace.BackTrace | reetrace.ForwardTrace
     with store_for(db) as store, store.reading() as conn:

@@ -89,8 +89,14 @@ def submit(
     fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = BATCH,
+    submitter: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> SubmissionResult:
-    """Record one enterprise's file for one period. Raises InputError listing every problem."""
+    """Record one enterprise's file for one period. Raises InputError listing every problem.
+
+    ``submitter`` (the service's principal, token id, client address and user agent) is recorded in the
+    envelope; ``name`` is the file's name to record and report instead of ``source`` (an upload's).
+    """
     per = Period.parse(period)
     given = received_at is not None
     if received_at is None:
@@ -98,7 +104,8 @@ def submit(
     elif received_at.tzinfo is None:
         raise ValueError("--received-at needs an offset, e.g. 2025-02-08T10:00:00+08:00")
     form: Format = detect_format(source, fmt)
-    name = "<stdin>" if source == "-" else source
+    if name is None:
+        name = "<stdin>" if source == "-" else source
     deadline = per.deadline()
     late = received_at > deadline
 
@@ -122,6 +129,8 @@ def submit(
             "source": name,
             "digest": file_digest,
         }
+        if submitter is not None:
+            envelope["submitter"] = submitter
         try:
             with store.appending() as app:
                 start = app.position

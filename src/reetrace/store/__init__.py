@@ -14,8 +14,11 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("REETRACE_DB") or DEFAULT_URL
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
-    """Open the store at ``url`` (SQLite file or PostgreSQL), creating or upgrading its schema."""
+def open_store(url: str | None = None, *, migrate: bool = True, lock_timeout: float | None = None) -> Store:
+    """Open the store at ``url`` (SQLite file or PostgreSQL), creating or upgrading its schema.
+
+    ``lock_timeout``: seconds a writer waits for another before raising :class:`reetrace.Busy`.
+    """
     url = resolve_url(url)
     store: Store
     if url.startswith("sqlite"):
@@ -28,6 +31,7 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
         store = PostgresStore(url)
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://...")
+    store.lock_timeout_s = lock_timeout
     if migrate:
         store.migrate()
     return store

@@ -106,6 +106,9 @@ class Store:
     sql: Dialect
     #: Whether Appender.flush(wait=False) may write from a background thread.
     background_writes = False
+    #: How long a writer waits for another writer before raising Busy (seconds); None: the backend's
+    #: default. A service sets it short, so that a request answers 503 instead of hanging.
+    lock_timeout_s: float | None = None
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine

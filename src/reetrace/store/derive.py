@@ -72,3 +72,18 @@ def registry_row(kind: str, position: int, rec: dict[str, Any]) -> Row:
         q = Quota.model_validate(rec)
         return (position, q.year, q.batch, q.holder, q.category, q.tonnes_reo, q.note)
     raise ValueError(f"unknown registry kind {kind!r}")
+
+
+def principal_row(kind: str, position: int, rec: dict[str, Any]) -> Row:
+    """The row of a ``principal``, ``token`` or ``revocation`` record (see :mod:`reetrace.principals`)."""
+    if kind == "principal":
+        return (position, rec["name"], rec["role"], rec.get("enterprise"),
+                datetime.fromisoformat(rec["created_at"]), rec["by"])  # fmt: skip
+    if kind == "token":
+        expires = rec.get("expires_at")
+        return (position, rec["id"], rec["principal"], rec["sha256"],
+                datetime.fromisoformat(rec["issued_at"]),
+                datetime.fromisoformat(expires) if expires else None, rec["by"])  # fmt: skip
+    if kind == "revocation":
+        return (position, rec["token"], datetime.fromisoformat(rec["revoked_at"]), rec["by"])
+    raise ValueError(f"unknown principal kind {kind!r}")

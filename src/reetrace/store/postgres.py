@@ -127,13 +127,14 @@ class PostgresStore(Store):
         return conn
 
     def lock_for_append(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
+        timeout_ms = int((self.lock_timeout_s or LOCK_TIMEOUT_S) * 1000)
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
         self.sql.tune_for_writing(conn)
         try:
             conn.exec_driver_sql("LOCK TABLE log IN EXCLUSIVE MODE")
         except sa.exc.OperationalError as exc:
             if "lock timeout" in str(exc):
-                raise Busy(f"another writer held the log for over {LOCK_TIMEOUT_S} s") from exc
+                raise Busy(f"another writer held the log for over {timeout_ms} ms") from exc
             raise
 
     def lock_for_migration(self, conn: Connection) -> None:

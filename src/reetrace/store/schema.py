@@ -218,3 +218,49 @@ REGISTRY_TABLES: dict[str, sa.Table] = {
 #: ``current_quotas`` (registry rows are versions; the current one has the highest position for its
 #: key) and ``effective_events``, ``effective_lots``, ``effective_inputs``, ``effective_edges`` (rows of
 #: events that no retraction names; ``effective_events`` also leaves out the retract events themselves).
+
+# -- principals and tokens (migration 0002p): who may use the service, as records of the log ----------
+
+#: A principal: a named identity with one role (and, for an enterprise role, the enterprise it acts for).
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("enterprise", sa.String(64)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Index("ix_principals_name", "name"),
+)
+
+#: A bearer token: only the SHA-256 of its secret is kept, never the token.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("id", sa.String(32), nullable=False),
+    sa.Column("principal", sa.String(128), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("issued_by", sa.String(128), nullable=False),
+    sa.Index("ix_tokens_id", "id", unique=True),
+)
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("position", Pos, primary_key=True, autoincrement=False),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_by", sa.String(128), nullable=False),
+    sa.Index("ix_revocations_token", "token"),
+)
+
+#: Derived tables of the principal kinds, keyed by the kind's name in log records.
+PRINCIPAL_TABLES: dict[str, sa.Table] = {
+    "principal": principals,
+    "token": tokens,
+    "revocation": revocations,
+}

@@ -72,7 +72,7 @@ class SqliteStore(Store):
             # Take transaction control from pysqlite so that BEGIN is ours (SQLAlchemy's recipe).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms()}")
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode = WAL")
             cur.close()
@@ -94,9 +94,13 @@ class SqliteStore(Store):
         except sa.exc.OperationalError as exc:
             conn.close()
             if "locked" in str(exc):
-                raise Busy(f"another writer held the database for over {BUSY_TIMEOUT_MS} ms") from exc
+                ms = self._busy_timeout_ms()
+                raise Busy(f"another writer held the database for over {ms} ms") from exc
             raise
         return conn
+
+    def _busy_timeout_ms(self) -> int:
+        return int(self.lock_timeout_s * 1000) if self.lock_timeout_s else BUSY_TIMEOUT_MS
 
     def lock_for_append(self, conn: Connection) -> None:
         pass  # BEGIN IMMEDIATE in begin_write already holds the write lock

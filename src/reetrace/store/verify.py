@@ -28,8 +28,9 @@ from reetrace.errors import VerificationFailed
 from reetrace.models import Event
 from reetrace.store import chain
 from reetrace.store.base import Store
-from reetrace.store.derive import Row, event_rows, registry_row, submission_row
+from reetrace.store.derive import Row, event_rows, principal_row, registry_row, submission_row
 from reetrace.store.schema import (
+    PRINCIPAL_TABLES,
     REGISTRY_TABLES,
     edges,
     events,
@@ -40,7 +41,10 @@ from reetrace.store.schema import (
     submissions,
 )
 
-_DERIVED = (submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values())
+_DERIVED = (
+    submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(),
+    *PRINCIPAL_TABLES.values(),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,8 @@ def _expected_rows(lookups: Connection, frame: dict[str, Any]) -> dict[str, list
         return {"submissions": [submission_row(pos, rec)]}
     if kind in REGISTRY_TABLES:
         return {REGISTRY_TABLES[kind].name: [registry_row(kind, pos, rec)]}
+    if kind in PRINCIPAL_TABLES:
+        return {PRINCIPAL_TABLES[kind].name: [principal_row(kind, pos, rec)]}
     raise ValueError(f"unknown record kind {kind!r}")
 
 

@@ -1,0 +1,70 @@
+"""The ASGI app: stores, routes, problem handlers. Stateless: every worker opens its own pools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+import reetrace
+from reetrace.service import problems
+from reetrace.service.config import Settings
+from reetrace.service.responses import JSON
+from reetrace.service.routes import admin, audit, lots, submissions
+
+
+class NoAdmin(RuntimeError):
+    """The store has no admin principal: the service would be unmanageable."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service over ``settings.db`` (and ``settings.read_db`` for reads)."""
+    store = reetrace.open_store(settings.db, lock_timeout=settings.lock_timeout_s)
+    if not reetrace.has_admin(store):
+        store.dispose()
+        raise NoAdmin(
+            "no admin principal: create one on this host first, e.g. "
+            "reetrace principal add operator --role admin --db URL"
+        )
+    read_store = reetrace.open_store(settings.read_db, migrate=False) if settings.read_db else store
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.dispose()
+        if read_store is not store:
+            read_store.dispose()
+
+    app = FastAPI(
+        title="reetrace",
+        version=reetrace.__version__,
+        summary="Product-flow traceability for rare earths: submissions, lots, traces, audits.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.read_store = read_store
+    problems.install(app)
+    for module in (submissions, lots, audit, admin):
+        app.include_router(module.router)
+
+    @app.get("/health", response_class=JSON, response_model=dict[str, Any], tags=["meta"],
+             responses={503: {"description": "The database does not answer"}})  # fmt: skip
+    async def health() -> Response:
+        """Unauthenticated: whether the database answers, and the head position."""
+        try:
+            position, _ = await run_in_threadpool(store.head)
+        except Exception as exc:
+            return JSON({"status": "unavailable", "database": False, "detail": type(exc).__name__}, 503)
+        return JSON({"status": "ok", "database": True, "position": position})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn's workers call (``reetrace serve`` passes settings through the environment)."""
+    return create_app(Settings.from_env())
