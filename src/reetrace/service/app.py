@@ -51,6 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     for module in (submissions, lots, audit, admin):
         app.include_router(module.router)
+    # The inspector's workbench: HTML pages over the same library and the same permission matrix.
+    from reetrace.web.pages import build_router
+
+    app.include_router(build_router(max_upload=settings.max_upload_bytes))
 
     @app.get("/health", response_class=JSON, response_model=dict[str, Any], tags=["meta"],
              responses={503: {"description": "The database does not answer"}})  # fmt: skip

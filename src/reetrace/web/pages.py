@@ -1,6 +1,7 @@
 """The inspector's workbench: server-rendered pages over the same library and authorisation as the API.
 
-Each page is a thin view: it asks the one authorisation question (``deps.allowed``), calls the public
+Each page is a thin view: it asks the service's one authorisation question
+(``permissions.allowed``), calls the public
 library API (:mod:`reetrace`), and renders a template in the reader's language. Nothing here decides
 what a principal may see; nothing here computes a trace or a finding.
 """
@@ -14,7 +15,6 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +24,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 
 import reetrace
+from reetrace import Principal
+from reetrace.service.auth import primary, replica
+from reetrace.service.permissions import ANY, Resource, allowed
 from reetrace.web import i18n
 from reetrace.web.session import COOKIE, LANG_COOKIE, csrf_ok, csrf_token, safe_next
 from reetrace.web.svg import lot_href, render_svg
@@ -33,29 +36,13 @@ PAGE = 50
 FINDINGS_SHOWN = 500
 
 
-@dataclass(frozen=True)
-class WebDeps:
-    """What the pages need from the service that mounts them."""
-
-    #: The store for writes (and read-your-writes), and the one for reads (a replica, or the same).
-    store: Callable[[], reetrace.Store]
-    read_store: Callable[[], reetrace.Store]
-    #: ``token -> principal`` or None when the token is unknown, expired or revoked.
-    authenticate: Callable[[str], Any]
-    #: The service's one authorisation question: may ``principal`` do ``action`` on ``resource``?
-    allowed: Callable[[Any, str, Any], bool]
-    #: What an enterprise may see of a lot's trace (origin summary without others' lots and masses).
-    origin_summary: Callable[[reetrace.Store, Any, str], dict[str, Any]]
-    #: Largest accepted upload, bytes.
-    max_upload: int = 256 << 20
-
-
 class _Denied(Exception):
     def __init__(self, status: int, title: str, message: str, suggestions: list[str] | None = None):
         self.status, self.title, self.message, self.suggestions = status, title, message, suggestions or []
 
 
-def build_router(deps: WebDeps) -> APIRouter:
+def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
+    """The pages, for the service to mount at ``/`` (it provides ``app.state.store``/``read_store``)."""
     router = APIRouter(include_in_schema=False)
     static = StaticFiles(directory=str(i18n.HERE / "static"))
 
@@ -64,9 +51,15 @@ def build_router(deps: WebDeps) -> APIRouter:
     def lang_of(request: Request) -> str:
         return i18n.negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
-    def principal_of(request: Request) -> Any:
+    def store(request: Request) -> reetrace.Store:
+        return primary(request)
+
+    def reads(request: Request) -> reetrace.Store:
+        return replica(request)
+
+    def principal_of(request: Request) -> Principal | None:
         token = request.cookies.get(COOKIE)
-        return deps.authenticate(token) if token else None
+        return reetrace.authenticate(primary(request), token) if token else None
 
     def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         lang = lang_of(request)
@@ -83,7 +76,7 @@ def build_router(deps: WebDeps) -> APIRouter:
     def t(request: Request, message: str, **params: Any) -> str:
         return i18n.gettext(lang_of(request), message, **params)
 
-    def denied(request: Request, principal: Any, exc: _Denied) -> HTMLResponse:
+    def denied(request: Request, principal: Principal, exc: _Denied) -> HTMLResponse:
         return render(
             request, "error.html", status=exc.status, principal=principal, code=exc.status,
             title=exc.title, message=exc.message, suggestions=exc.suggestions,
@@ -110,8 +103,8 @@ def build_router(deps: WebDeps) -> APIRouter:
         wrapped.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         return wrapped
 
-    def require(request: Request, principal: Any, action: str, resource: Any = None) -> None:
-        if not deps.allowed(principal, action, resource):
+    def require(request: Request, principal: Principal, action: str, resource: Resource = ANY) -> None:
+        if not allowed(principal, action, resource):
             raise _Denied(403, t(request, "Not allowed"), t(request, "Your role may not see this page."))
 
     # -- signing in -------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.post("/signin")
     def signin(request: Request, token: str = Form(...), next: str = Form("/")) -> Response:
-        principal = deps.authenticate(token.strip())
+        principal = reetrace.authenticate(primary(request), token.strip())
         if principal is None:
             return render(
                 request, "signin.html", status=401, principal=None, next=safe_next(next),
@@ -166,25 +159,30 @@ def build_router(deps: WebDeps) -> APIRouter:
     @router.get("/search", response_class=HTMLResponse)
     @page
     def search(
-        request: Request, principal: Any, q: str = "", enterprise: str = "", period: str = "",
+        request: Request, principal: Principal, q: str = "", enterprise: str = "", period: str = "",
         form: str = "", page: int = 1,
     ) -> Response:  # fmt: skip
-        require(request, principal, "lots.search")
         if principal.role == "enterprise":
-            enterprise = principal.enterprise  # an enterprise searches its own lots only
+            enterprise = principal.enterprise or ""  # an enterprise searches its own lots only
+        require(request, principal, "lot.search", Resource(enterprise=enterprise or None))
         page = max(1, page)
         results: list[dict[str, Any]] = []
+        more = False
         suggestions: list[str] = []
         error = None
         if q or enterprise or period or form:
             try:
                 found = reetrace.search_lots(
-                    deps.read_store(), text=q or None, enterprise=enterprise or None,
-                    period=period or None, form=form or None, limit=PAGE + 1, offset=(page - 1) * PAGE,
+                    reads(request), text=q or None, enterprise=enterprise or None,
+                    period=period or None, form=form or None, limit=PAGE, offset=(page - 1) * PAGE,
                 )  # fmt: skip
-                results = [_row(r) for r in found]
+                results, more = [h.to_dict() for h in found.hits], found.more
                 if not results and q:
-                    suggestions = reetrace.suggest_lots(deps.read_store(), q, enterprise=enterprise or None)
+                    suggestions = [
+                        s
+                        for s in reetrace.similar_lots(reads(request), q)
+                        if not enterprise or s.startswith(enterprise + ":")
+                    ]
             except ValueError as exc:
                 error = str(exc)
 
@@ -194,17 +192,22 @@ def build_router(deps: WebDeps) -> APIRouter:
 
         return render(
             request, "search.html", principal=principal, q=q, enterprise=enterprise, period=period,
-            form=form, forms=FORMS, results=results[:PAGE], more=len(results) > PAGE, page=page,
+            form=form, forms=FORMS, results=results, more=more, page=page,
             page_url=page_url, suggestions=suggestions, error=error,
         )  # fmt: skip
 
     # -- a lot, its trace -------------------------------------------------------------------------
 
+    def holders(request: Request, ref: str) -> Resource:
+        try:
+            return Resource(holders=reetrace.lot_holders(reads(request), ref))
+        except ValueError as exc:
+            raise _Denied(404, t(request, "No such lot"), str(exc)) from exc
+
     def lot_or_404(request: Request, ref: str) -> dict[str, Any]:
-        store = deps.read_store()
-        rep = reetrace.lot_report(store, ref)
+        rep = reetrace.lot_report(reads(request), ref)
         if not rep["created_by"] and not rep["drawn_by"]:
-            suggestions = reetrace.suggest_lots(store, ref)
+            suggestions = reetrace.similar_lots(reads(request), ref)
             raise _Denied(
                 404, t(request, "No such lot"),
                 t(request, "No event creates, draws or receives %(lot)s.", lot=ref), suggestions,
@@ -213,34 +216,38 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.get("/lots/{ref}", response_class=HTMLResponse)
     @page
-    def lot_page(request: Request, principal: Any, ref: str) -> Response:
-        require(request, principal, "lot.read", ref)
+    def lot_page(request: Request, principal: Principal, ref: str) -> Response:
+        require(request, principal, "lot.read", holders(request, ref))
         rep = lot_or_404(request, ref)
+        if not allowed(principal, "trace.full"):  # an enterprise: only its own part of the history
+            rep = reetrace.own_lot_report(rep, principal.enterprise or "")
         effective = [c for c in rep["created_by"] if c["retracted_by"] is None]
         line = _line(effective[-1]) if effective else None
         findings: list[dict[str, Any]] = []
-        holders: list[str] = []
-        if deps.allowed(principal, "audit.read", None):
-            with deps.read_store().reading() as conn:
+        held_by: list[str] = []
+        if allowed(principal, "audit.read"):
+            with reads(request).reading() as conn:
                 findings = reetrace.audit_findings(conn, {rep["lot"]}, set())
-        if deps.allowed(principal, "trace.read", ref):
-            fwd = reetrace.trace_forward(deps.read_store(), rep["lot"])
-            holders = sorted({e.lot for e in fwd.ended if e.kind == "held"})
+        if allowed(principal, "trace.full"):
+            fwd = reetrace.trace_forward(reads(request), rep["lot"])
+            held_by = sorted({e.lot for e in fwd.ended if e.kind == "held"})
         return render(
             request, "lot.html", principal=principal, rep=rep, line=line, findings=findings,
-            holders=holders,
+            holders=held_by,
         )  # fmt: skip
 
     @router.get("/lots/{ref}/trace", response_class=HTMLResponse)
     @page
-    def trace_page(request: Request, principal: Any, ref: str, direction: str = "back") -> Response:
-        lot_or_404(request, ref)
-        if not deps.allowed(principal, "trace.read", ref):
+    def trace_page(request: Request, principal: Principal, ref: str, direction: str = "back") -> Response:
+        if not allowed(principal, "trace.full"):
             # An enterprise that holds or held the lot gets the origin summary, nothing more.
-            require(request, principal, "trace.summary", ref)
-            summary = deps.origin_summary(deps.read_store(), principal, ref)
+            require(request, principal, "trace.summary", holders(request, ref))
+            lot_or_404(request, ref)
+            back = reetrace.trace_back(reads(request), ref)
+            summary = reetrace.origin_summary(back, principal.enterprise or "")
             return render(request, "summary.html", principal=principal, s=summary, lot=ref)
-        result = _trace(deps.read_store(), ref, direction)
+        lot_or_404(request, ref)
+        result = _trace(reads(request), ref, direction)
         return render(
             request, "trace.html", principal=principal, t=result, svg=render_svg(result),
             elements=_top_elements(result), downloads=("json", "svg", "png", "dot", "graphml"),
@@ -249,11 +256,11 @@ def build_router(deps: WebDeps) -> APIRouter:
     @router.get("/lots/{ref}/trace.{fmt}")
     @page
     def trace_download(
-        request: Request, principal: Any, ref: str, fmt: str, direction: str = "back"
+        request: Request, principal: Principal, ref: str, fmt: str, direction: str = "back"
     ) -> Response:
-        require(request, principal, "trace.read", ref)
+        require(request, principal, "trace.full")
         lot_or_404(request, ref)
-        result = _trace(deps.read_store(), ref, direction)
+        result = _trace(reads(request), ref, direction)
         name = f"{ref.replace(':', '_')}-{direction}.{fmt}"
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
         if fmt == "json":
@@ -284,7 +291,7 @@ def build_router(deps: WebDeps) -> APIRouter:
     def _audit(request: Request, params: dict[str, str]) -> tuple[Any, datetime]:
         as_of = _date(params.get("as_of")) or datetime.now(UTC)
         result = reetrace.run_audit(
-            deps.read_store(), period_from=params.get("from") or None, period_to=params.get("to") or None,
+            reads(request), period_from=params.get("from") or None, period_to=params.get("to") or None,
             as_of=as_of, enterprise=params.get("enterprise") or None,
             rules=[params["rule"]] if params.get("rule") else None,
         )  # fmt: skip
@@ -295,7 +302,7 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.get("/findings", response_class=HTMLResponse)
     @page
-    def findings_page(request: Request, principal: Any) -> Response:
+    def findings_page(request: Request, principal: Principal) -> Response:
         require(request, principal, "audit.read")
         params = dict(request.query_params)
         error = None
@@ -312,7 +319,7 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.get("/findings.csv")
     @page
-    def findings_csv(request: Request, principal: Any) -> Response:
+    def findings_csv(request: Request, principal: Principal) -> Response:
         require(request, principal, "audit.read")
         findings, _ = _audit(request, dict(request.query_params))
 
@@ -336,13 +343,13 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.get("/submissions", response_class=HTMLResponse)
     @page
-    def submissions_page(request: Request, principal: Any, period: str = "") -> Response:
+    def submissions_page(request: Request, principal: Principal, period: str = "") -> Response:
         require(request, principal, "status.read")
         now = datetime.now(UTC)
         period = period or str(reetrace.Period.of(now).shift(-1))
         error = None
         try:
-            rows = reetrace.submissions_status(deps.read_store(), period, now)
+            rows = reetrace.submissions_status(reads(request), period, now)
             deadline = reetrace.Period.parse(period).deadline()
         except ValueError as exc:
             rows, deadline, error = [], now, str(exc)
@@ -354,48 +361,71 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     @router.get("/quota", response_class=HTMLResponse)
     @page
-    def quota_page(request: Request, principal: Any, year: int = 0) -> Response:
+    def quota_page(request: Request, principal: Principal, year: int = 0) -> Response:
         require(request, principal, "quota.read")
         year = year or datetime.now(UTC).year
-        rows = reetrace.quota_report(deps.read_store(), year)
+        rows = reetrace.quota_report(reads(request), year)
         return render(request, "quota.html", principal=principal, year=year, rows=rows)
 
     # -- an enterprise's own ----------------------------------------------------------------------
 
     @router.get("/mine", response_class=HTMLResponse)
     @page
-    def mine(request: Request, principal: Any) -> Response:
-        require(request, principal, "submissions.own")
-        subs = reetrace.list_submissions(deps.store(), principal.enterprise)
-        return render(request, "mine.html", principal=principal, submissions=subs)
+    def mine(request: Request, principal: Principal, period: str = "") -> Response:
+        own = Resource(enterprise=principal.enterprise)
+        require(request, principal, "submission.read", own)
+        period = period or str(reetrace.Period.of(datetime.now(UTC)).shift(-1))
+        try:
+            subs = reetrace.list_submissions(store(request), period, principal.enterprise)
+            error = None
+        except ValueError as exc:
+            subs, error = [], str(exc)
+        return render(request, "mine.html", principal=principal, submissions=subs, period=period, error=error)
+
+    @router.get("/receipts/{position}")
+    @page
+    def receipt_download(request: Request, principal: Principal, position: int) -> Response:
+        rec = reetrace.submission_receipt(store(request), position) if 0 < position < 2**62 else None
+        if rec is None:
+            raise _Denied(404, t(request, "No such submission"), str(position))
+        require(request, principal, "submission.read", Resource(enterprise=rec["enterprise"]))
+        import orjson
+
+        return Response(
+            orjson.dumps(rec, option=orjson.OPT_INDENT_2), media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="receipt-{position}.json"'},
+        )  # fmt: skip
 
     @router.get("/upload", response_class=HTMLResponse)
     @page
-    def upload_form(request: Request, principal: Any) -> Response:
-        require(request, principal, "submit", getattr(principal, "enterprise", None))
+    def upload_form(request: Request, principal: Principal) -> Response:
+        require(request, principal, "submission.create", Resource(enterprise=principal.enterprise))
         return render(request, "upload.html", principal=principal, problems=None, result=None)
 
     @router.post("/upload", response_class=HTMLResponse)
     @page
     def upload(
-        request: Request, principal: Any, file: UploadFile, period: str = Form(...), csrf: str = Form("")
+        request: Request,
+        principal: Principal,
+        file: UploadFile,
+        period: str = Form(...),
+        csrf: str = Form(""),
     ) -> Response:
         if not csrf_ok(request.cookies.get(COOKIE), csrf):
             raise _Denied(403, t(request, "Not allowed"), t(request, "The form expired; reload the page."))
-        require(request, principal, "submit", principal.enterprise)
+        require(request, principal, "submission.create", Resource(enterprise=principal.enterprise))
         suffix = "".join(s for s in os.path.splitext(file.filename or "upload.jsonl")[1:]) or ".jsonl"
         fd, path = tempfile.mkstemp(suffix=suffix)
         try:
             with os.fdopen(fd, "wb") as out:
-                copied = _copy_bounded(file.file, out, deps.max_upload)
+                copied = _copy_bounded(file.file, out, max_upload)
             if copied is None:
                 raise _Denied(413, t(request, "Too large"), t(request, "The file is larger than allowed."))
             try:
                 res = reetrace.submit(
-                    deps.store(), path, enterprise=principal.enterprise, period=period,
+                    store(request), path, enterprise=principal.enterprise or "", period=period,
                     fmt="csv" if file.filename and ".csv" in file.filename.lower() else "jsonl",
-                    submitter={"principal": principal.name, "token": principal.token_id,
-                               "via": "workbench"},
+                    submitter=_submitter(request, principal), name=os.path.basename(file.filename or ""),
                 )  # fmt: skip
             except reetrace.InputError as exc:
                 return render(
@@ -444,8 +474,12 @@ def _line(created: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _row(r: Any) -> dict[str, Any]:
-    return dict(r) if isinstance(r, dict) else dict(r.__dict__) if hasattr(r, "__dict__") else dict(r)
+def _submitter(request: Request, principal: Principal) -> dict[str, Any]:
+    return {
+        "principal": principal.name, "token": principal.token_id,
+        "address": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent", "")[:200], "via": "workbench",
+    }  # fmt: skip
 
 
 def _problem(p: Any, file: str | None) -> dict[str, Any]:
@@ -474,4 +508,4 @@ def _copy_bounded(src: Any, dst: Any, limit: int) -> int | None:
     return total
 
 
-__all__ = ["WebDeps", "build_router"]
+__all__ = ["build_router"]
