@@ -9,6 +9,7 @@ for another's, uploads a broken file and reads the errors line by line. Every pa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -40,7 +41,14 @@ def _shot(page: Any, name: str) -> None:
 
 class Year:
     def __init__(self, db: str, tokens: dict[str, str], magnet: str, upstream: str, a: str, b_lot: str):
-        self.db, self.tokens, self.magnet, self.upstream, self.a, self.b_lot = db, tokens, magnet, upstream, a, b_lot
+        self.db, self.tokens, self.magnet, self.upstream, self.a, self.b_lot = (
+            db,
+            tokens,
+            magnet,
+            upstream,
+            a,
+            b_lot,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +140,7 @@ def test_an_inspector_finds_traces_and_follows_a_lot(browser: Any, server: Serve
     _shot(page, "trace")
     # Click an upstream node in the graph and land on that lot's page.
     page.click(f"svg.trace-graph a.node[data-lot='{year.upstream}']")
-    page.wait_for_url(f"**/lots/**")
+    page.wait_for_url("**/lots/**")
     assert year.upstream in page.inner_text("h1")
 
     # The downloads are the CLI's formats.
@@ -207,12 +215,14 @@ def test_an_enterprise_uploads_a_broken_file_and_reads_every_error(
 ) -> None:
     page = _signed_in(browser, server, year.tokens["A"])
     bad = tmp_path / f"{year.a}-2026-01.jsonl"
+    lines = [
+        {"event_id": "X1", "type": "extract", "enterprise": year.a},
+        None,  # a line that is not JSON
+        {"event_id": "X2", "type": "consume", "enterprise": year.a, "site": "S",
+         "occurred_at": "2026-01-05T10:00:00+08:00", "inputs": [{"lot": "L", "mass_kg": -5}]},
+    ]  # fmt: skip
     bad.write_text(
-        '{"event_id": "X1", "type": "extract", "enterprise": "%s"}\n'
-        "not json\n"
-        '{"event_id": "X2", "type": "consume", "enterprise": "%s", "site": "S", '
-        '"occurred_at": "2026-01-05T10:00:00+08:00", "inputs": [{"lot": "L", "mass_kg": -5}]}\n' % (year.a, year.a),
-        encoding="utf-8",
+        "".join((json.dumps(x) if x is not None else "not json") + "\n" for x in lines), encoding="utf-8"
     )
     before = _head(year.db)
     page.goto(f"{server.url}/upload")
@@ -221,7 +231,11 @@ def test_an_enterprise_uploads_a_broken_file_and_reads_every_error(
     page.click("input[type=submit]")
     page.wait_for_selector("ol.errors")
     errors = page.locator("ol.errors li").all_inner_texts()
-    assert any(":1:" in e for e in errors) and any(":2:" in e for e in errors) and any(":3:" in e for e in errors)
+    assert (
+        any(":1:" in e for e in errors)
+        and any(":2:" in e for e in errors)
+        and any(":3:" in e for e in errors)
+    )
     assert "nothing was written" in page.inner_text("main")
     _shot(page, "upload-errors")
     assert _head(year.db) == before

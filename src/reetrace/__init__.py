@@ -74,6 +74,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Finding": ("reetrace.audit", "Finding"),
     "Tolerances": ("reetrace.audit", "Tolerances"),
     "RULES": ("reetrace.audit", "RULES"),
+    "SavedAudit": ("reetrace.audit.saved", "SavedAudit"),
+    "audit_and_save": ("reetrace.audit.saved", "audit_and_save"),
+    "latest_audit": ("reetrace.audit.saved", "latest_audit"),
     # generated data
     "generate_dataset": ("reetrace.generate", "generate"),
     "INJECTION_KINDS": ("reetrace.generate", "KINDS"),
@@ -133,6 +136,7 @@ __all__ = [
     "Refused",
     "Registry",
     "RegistryLoad",
+    "SavedAudit",
     "Store",
     "StoreError",
     "SubmissionResult",
@@ -141,6 +145,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "add_principal",
+    "audit_and_save",
     "audit_findings",
     "authenticate",
     "checkpoint",
@@ -151,6 +156,7 @@ __all__ = [
     "graph_to_graphml",
     "has_admin",
     "issue_token",
+    "latest_audit",
     "list_events",
     "list_principals",
     "list_submissions",
@@ -209,6 +215,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
         submissions_status,
     )
     from reetrace.audit.for_trace import audit_findings
+    from reetrace.audit.saved import SavedAudit, audit_and_save, latest_audit
     from reetrace.demo import run_demo
     from reetrace.disclosure import lot_holders, origin_summary, own_lot_report
     from reetrace.errors import (

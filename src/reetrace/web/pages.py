@@ -288,17 +288,32 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
 
     # -- findings ---------------------------------------------------------------------------------
 
-    def _audit(request: Request, params: dict[str, str]) -> tuple[Any, datetime]:
-        as_of = _date(params.get("as_of")) or datetime.now(UTC)
-        result = reetrace.run_audit(
-            reads(request), period_from=params.get("from") or None, period_to=params.get("to") or None,
-            as_of=as_of, enterprise=params.get("enterprise") or None,
-            rules=[params["rule"]] if params.get("rule") else None,
-        )  # fmt: skip
-        findings = [f.to_dict() for f in result.findings]
+    def _audit(request: Request, params: dict[str, str]) -> tuple[list[dict[str, Any]], datetime, Any]:
+        """Findings for the page: filtered from the latest saved whole-store run when the reader asks
+        for no other time of judgement; otherwise an audit run now (slower, said on the page)."""
+        saved = None if params.get("as_of") else reetrace.latest_audit(reads(request))
+        if saved is not None:
+            findings, as_of = saved.findings, saved.as_of
+            if params.get("rule"):
+                findings = [f for f in findings if f["rule"] == params["rule"]]
+            if params.get("enterprise"):
+                findings = [f for f in findings if f["enterprise"] == params["enterprise"]]
+            if params.get("from"):
+                findings = [f for f in findings if (f["period"] or "") >= params["from"]]
+            if params.get("to"):
+                findings = [f for f in findings if (f["period"] or "9999") <= params["to"]]
+        else:
+            as_of = _date(params.get("as_of")) or datetime.now(UTC)
+            result = reetrace.run_audit(
+                reads(request), period_from=params.get("from") or None,
+                period_to=params.get("to") or None, as_of=as_of,
+                enterprise=params.get("enterprise") or None,
+                rules=[params["rule"]] if params.get("rule") else None,
+            )  # fmt: skip
+            findings = [f.to_dict() for f in result.findings]
         if params.get("severity"):
             findings = [f for f in findings if f["severity"] == params["severity"]]
-        return findings, as_of
+        return findings, as_of, saved
 
     @router.get("/findings", response_class=HTMLResponse)
     @page
@@ -306,22 +321,32 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
         require(request, principal, "audit.read")
         params = dict(request.query_params)
         error = None
+        saved = None
         try:
-            findings, as_of = _audit(request, params)
+            findings, as_of, saved = _audit(request, params)
         except ValueError as exc:
             findings, as_of, error = [], datetime.now(UTC), str(exc)
         return render(
             request, "findings.html", principal=principal, findings=findings, rules=list(reetrace.RULES),
             rule=params.get("rule"), severity=params.get("severity"), enterprise=params.get("enterprise"),
             pfrom=params.get("from"), pto=params.get("to"), as_of=params.get("as_of"), as_of_dt=as_of,
-            query=urlencode(params), limit=FINDINGS_SHOWN, error=error,
+            query=urlencode(params), limit=FINDINGS_SHOWN, error=error, saved=saved,
         )  # fmt: skip
+
+    @router.post("/findings/run")
+    @page
+    def findings_run(request: Request, principal: Principal, csrf: str = Form("")) -> Response:
+        if not csrf_ok(request.cookies.get(COOKIE), csrf):
+            raise _Denied(403, t(request, "Not allowed"), t(request, "The form expired; reload the page."))
+        require(request, principal, "audit.read")
+        reetrace.audit_and_save(store(request))
+        return RedirectResponse("/findings", status_code=303)
 
     @router.get("/findings.csv")
     @page
     def findings_csv(request: Request, principal: Principal) -> Response:
         require(request, principal, "audit.read")
-        findings, _ = _audit(request, dict(request.query_params))
+        findings, _, _ = _audit(request, dict(request.query_params))
 
         def rows() -> Iterator[str]:
             buf = io.StringIO()
