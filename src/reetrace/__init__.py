@@ -92,6 +92,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Finding": ("reetrace.audit", "Finding"),
     "Tolerances": ("reetrace.audit", "Tolerances"),
     "RULES": ("reetrace.audit", "RULES"),
+    "SavedAudit": ("reetrace.audit.saved", "SavedAudit"),
+    "audit_and_save": ("reetrace.audit.saved", "audit_and_save"),
+    "latest_audit": ("reetrace.audit.saved", "latest_audit"),
     # generated data
     "generate_dataset": ("reetrace.generate", "generate"),
     "INJECTION_KINDS": ("reetrace.generate", "KINDS"),
@@ -157,6 +160,7 @@ __all__ = [
     "Refused",
     "Registry",
     "RegistryLoad",
+    "SavedAudit",
     "Store",
     "StoreError",
     "SubmissionResult",
@@ -166,6 +170,7 @@ __all__ = [
     "__version__",
     "add_principal",
     "attach_foreign",
+    "audit_and_save",
     "audit_findings",
     "authenticate",
     "capture_epcis",
@@ -181,6 +186,7 @@ __all__ = [
     "import_epcis",
     "inclusion_proof",
     "issue_token",
+    "latest_audit",
     "latest_checkpoint",
     "list_events",
     "list_principals",
@@ -248,6 +254,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
         submissions_status,
     )
     from reetrace.audit.for_trace import audit_findings
+    from reetrace.audit.saved import SavedAudit, audit_and_save, latest_audit
     from reetrace.demo import run_demo
     from reetrace.disclosure import lot_holders, origin_summary, own_lot_report
     from reetrace.epcis.attach import AttachResult, attach_foreign

@@ -345,3 +345,21 @@ PRINCIPAL_TABLES: dict[str, sa.Table] = {
     "token": tokens,
     "revocation": revocations,
 }
+
+
+#: Saved whole-store audit runs (``reetrace audit --save``, the workbench's "run the audit now"). Not a
+#: fact table and not in the hash chain: a run is a conclusion drawn from the log at ``position`` (whose
+#: chain link is ``head``), kept so that a page can show a national year's findings at once instead of
+#: auditing for half a minute per click. Anyone can check a run by auditing again at that position.
+audit_runs = sa.Table(
+    "audit_runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("as_of", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Index("ix_audit_runs_created", "created_at"),
+)

@@ -1,0 +1,152 @@
+"""Languages of the workbench: zh-CN (the inspectors' working language, and the default) and English.
+
+Texts are gettext messages in the templates and in Python (``_("…")``), translated by the catalogs in
+``locale/<lang>/LC_MESSAGES/messages.po``. The catalogs are read with Babel when the app starts (no
+compiled ``.mo`` files in the repository: the ``.po`` is the one source, and a test fails when a message
+has no Chinese translation). Each language has its own Jinja2 environment, so a request never swaps the
+translations of another request in flight.
+
+Dates are shown in Asia/Shanghai with their offset; numbers are formatted for the locale.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from reetrace.periods import SHANGHAI
+
+HERE = Path(__file__).parent
+LOCALE_DIR = HERE / "locale"
+TEMPLATES = HERE / "templates"
+#: (code used in URLs and cookies, Babel locale name, name shown in the switch)
+LANGUAGES: tuple[tuple[str, str, str], ...] = (("zh-CN", "zh_CN", "中文"), ("en", "en", "English"))
+DEFAULT = "zh-CN"
+_BABEL = {code: name for code, name, _ in LANGUAGES}
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The page language: the switch's cookie, else the browser's Accept-Language, else zh-CN."""
+    if cookie in _BABEL:
+        return cookie
+    prefs: list[tuple[float, str]] = []
+    for part in (accept_language or "").split(","):
+        tag, _, q = part.strip().partition(";q=")
+        if not tag:
+            continue
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        prefs.append((weight, tag.strip()))
+    # In the browser's order of preference, the first tag whose language we have: any Chinese variant
+    # reads the zh-CN pages (simplified characters are the inspectors' working script).
+    for _, tag in sorted(prefs, key=lambda p: -p[0]):
+        primary = tag.lower().split("-")[0]
+        if primary == "zh":
+            return "zh-CN"
+        if primary == "en":
+            return "en"
+    return DEFAULT
+
+
+@functools.cache
+def translations(lang: str) -> NullTranslations:
+    po = LOCALE_DIR / _BABEL[lang] / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=_BABEL[lang])
+    buf = BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf)
+
+
+class Formatter:
+    """Locale-aware formatting, handed to templates as ``fmt``."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        try:
+            self.locale = Locale.parse(_BABEL[lang])
+        except UnknownLocaleError:  # pragma: no cover - both locales ship with Babel
+            self.locale = Locale.parse("en")
+
+    def num(self, value: float | int | None, digits: int = 0) -> str:
+        if value is None:
+            return "—"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return str(format_decimal(value, format=pattern, locale=self.locale))
+
+    def kg(self, value: float | None) -> str:
+        """A mass: tonnes from 10 t up, kilograms below."""
+        if value is None:
+            return "—"
+        if abs(value) >= 10_000:
+            return f"{self.num(value / 1000, 1)} t"
+        return f"{self.num(value)} kg"
+
+    def pct(self, share: float | None, digits: int = 1) -> str:
+        if share is None:
+            return "—"
+        return str(format_percent(share, format="#,##0." + "0" * digits + "%", locale=self.locale))
+
+    def dt(self, value: datetime | str | None) -> str:
+        """An instant in Asia/Shanghai, with its offset (so a reader never has to guess the zone)."""
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return str(format_datetime(value.astimezone(SHANGHAI), "yyyy-MM-dd HH:mm xxx", locale=self.locale))
+
+
+@functools.cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "svg"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["fmt"] = Formatter(lang)
+    env.globals["lang"] = lang
+    env.globals["languages"] = LANGUAGES
+    return env
+
+
+def gettext(lang: str, message: str, **params: Any) -> str:
+    """A message translated outside templates (errors shown on pages)."""
+    text = str(translations(lang).gettext(message))
+    return text % params if params else text
+
+
+def messages_in_use() -> Iterable[str]:
+    """Every message id the templates and the web package's Python use (for the catalog test)."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+
+    # ``t(request, "…")`` in pages.py translates its second argument.
+    keywords = {**DEFAULT_KEYWORDS, "t": (2,)}
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+    options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    for _file, _line, message, _comments, _ctx in extract_from_dir(
+        str(HERE), method_map=method_map, options_map=options, keywords=keywords
+    ):
+        yield message if isinstance(message, str) else message[0]
+
+
+__all__ = ["DEFAULT", "LANGUAGES", "Formatter", "environment", "gettext", "negotiate", "translations"]
