@@ -15,6 +15,7 @@ EXPECTED = {
     "Busy", "BackTrace", "Checkpoint", "DEFAULT_URL", "Event", "Finding", "ForwardTrace",
     "INJECTION_KINDS", "InputError", "LotNotFound", "LotSearch", "NoStore", "NotRegistered", "PICTURE_MAX_NODES", "Period",
     "CaptureJob", "QueryParameterError", "capture_epcis", "query_epcis",
+    "SavedAudit", "audit_and_save", "latest_audit",
     "Problem", "RULES", "ReetraceError", "Refused", "Registry", "RegistryLoad", "SHANGHAI", "Store",
     "StoreError", "SubmissionResult", "Tolerances", "AuditResult", "VerificationFailed", "VerifyResult",
     "__version__", "AttachResult", "attach_foreign", "audit_findings", "checkpoint", "export_epcis", "findings_for", "generate_dataset", "graph_to_dot",
