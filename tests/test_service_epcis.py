@@ -246,3 +246,26 @@ def test_a_captured_document_round_trips_through_the_query(server: Server, world
     assert [e["reetrace:eventID"] for e in got] == [f"{tag}-2"]
     assert got[0]["eventID"] == doc["epcisBody"]["eventList"][2]["eventID"]
     assert copy.deepcopy(got[0]["ilmd"]) == doc["epcisBody"]["eventList"][2]["ilmd"]
+
+
+def test_a_recorded_job_is_answered_by_another_process_a_refused_one_is_not(
+    server: Server, world: World
+) -> None:
+    """The job of a recorded capture comes from the log (any worker, any host, after a restart); the job of
+    a capture that wrote nothing lives in the memory of the worker that answered it."""
+    tag = f"OTHER{uuid.uuid4().hex[:6]}"
+    ok = call(server, world, "A", "POST", "/v1/epcis/capture", json=document(gains(tag)))
+    bad_doc = document(gains(tag + "X"))
+    bad_doc["epcisBody"]["eventList"][0]["eventTime"] = "2025-04-02T10:00:00"
+    bad = call(server, world, "A", "POST", "/v1/epcis/capture", json=bad_doc)
+    assert ok.json()["success"] is True and bad.json()["success"] is False
+    other = start_server(world.db, max_upload_mb=1, lock_timeout=0.5)
+    try:
+        with other.client(world.tokens["A"]) as c:
+            got = c.get(ok.headers["Location"])
+            assert (
+                got.status_code == 200 and got.json()["reetrace:position"] == ok.json()["reetrace:position"]
+            )
+            assert c.get(bad.headers["Location"]).status_code == 404
+    finally:
+        other.stop()
