@@ -123,6 +123,13 @@ def _matrix(world: World) -> list[tuple[str, str, str, dict[str, Any], dict[str,
          {"A": 403, "B": 403, "inspector": 403, "admin": 201}, True),
         ("revoke token", "DELETE", f"/v1/tokens/{world.token_ids['revoked']}", {}, _ADMIN, True),
         ("checkpoint", "GET", "/v1/checkpoint", {}, _OK_ALL, False),
+        ("EPCIS query", "GET", "/v1/epcis/events?eventType=ObjectEvent", {},
+         {"A": 200, "B": 200, "inspector": 200, "admin": 403}, False),
+        ("EPCIS capture (not JSON: refused)", "POST", "/v1/epcis/capture",
+         {"content": b"{", "headers": {"Content-Type": "application/ld+json"}},
+         {"A": 400, "B": 400, "inspector": 403, "admin": 400}, True),
+        ("EPCIS capture job (none)", "GET", "/v1/epcis/capture/none", {},
+         {"A": 404, "B": 404, "inspector": 404, "admin": 404}, False),
     ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ import reetrace
 from reetrace.service import problems
 from reetrace.service.config import Settings
 from reetrace.service.responses import JSON
-from reetrace.service.routes import admin, audit, lots, submissions
+from reetrace.service.routes import admin, audit, epcis, lots, submissions
 
 
 class NoAdmin(RuntimeError):
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.read_store = read_store
     problems.install(app)
-    for module in (submissions, lots, audit, admin):
+    for module in (submissions, lots, audit, admin, epcis):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -47,10 +47,16 @@ _ROLES: dict[str, frozenset[str]] = {
     "registry.load": frozenset({"admin"}),
     "principals.manage": frozenset({"admin"}),
     "checkpoint.read": frozenset({"enterprise", "inspector", "admin"}),
+    "epcis.capture": frozenset({"admin"}),
+    "epcis.capture.read": frozenset({"inspector", "admin"}),
+    "epcis.query": frozenset({"inspector"}),
 }
 
 #: actions an enterprise principal may do on what its own enterprise owns
-_OWN = frozenset({"submission.create", "submission.read", "events.read", "lot.search"})
+_OWN = frozenset({
+    "submission.create", "submission.read", "events.read", "lot.search",
+    "epcis.capture", "epcis.capture.read", "epcis.query",
+})  # fmt: skip
 #: actions an enterprise principal may do on a lot its enterprise holds or held
 _HELD = frozenset({"lot.read", "trace.summary"})
 
