@@ -188,13 +188,23 @@ def test_ctrl_c_exits_130_and_writes_nothing_of_the_current_file(sqlite_url: str
     invoke(sqlite_url, "init")
     fifo = tmp_path / "registry.json"
     os.mkfifo(fifo)
+    # A shell that starts commands in the background has them ignore SIGINT, and Python keeps an
+    # ignored SIGINT ignored: give the child the default disposition, as a terminal would.
     proc = subprocess.Popen([REETRACE, "registry", "load", str(fifo), "--db", sqlite_url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     with fifo.open("wb") as w:  # returns once the command has opened the file: it is reading it now
         w.write(orjson.dumps(REGISTRY)[:50])
         w.flush()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate()
+        # Bounded retries: a SIGINT that lands while the child is still starting up can be lost.
+        err = b""
+        for _ in range(60):
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     assert proc.returncode == 130, err
     assert b"stopped; nothing of the current file was written" in err
     assert b"Traceback" not in err
