@@ -63,7 +63,16 @@ def checkpoint(request: Request, store: PrimaryStore) -> Response:
     signer = request.app.state.signer
     if signer is None:
         raise HTTPProblem(404, "this service has no log key: it publishes no signed checkpoint")
-    note = transparency.latest_checkpoint(store, signer)
+    # Signing a new tree records its note (a write): done once per tree this worker sees, so that
+    # anonymous polling of an unchanged log costs one read and never takes the writer's lock.
+    head = transparency.tree_state(store)
+    cached: tuple[int, bytes, str] | None = getattr(request.app.state, "log_checkpoint", None)
+    if cached is not None and cached[:2] == (head.size, head.root):
+        note = cached[2]
+    else:
+        note = transparency.latest_checkpoint(store, signer)
+        lines = note.split("\n")
+        request.app.state.log_checkpoint = (int(lines[1]), base64.b64decode(lines[2]), note)
     return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
 
 
