@@ -79,6 +79,8 @@ _OK_ALL = {"A": 200, "B": 200, "inspector": 200, "admin": 200}
 _INSPECTOR = {"A": 403, "B": 403, "inspector": 200, "admin": 403}
 _ADMIN = {"A": 403, "B": 403, "inspector": 403, "admin": 200}
 _A_OWN = {"A": 200, "B": 403, "inspector": 200, "admin": 403}
+#: the transparency log: public, whatever token is sent (none, revoked, expired)
+_PUBLIC = dict.fromkeys(ROLES, 200)
 
 
 def _matrix(world: World) -> list[tuple[str, str, str, dict[str, Any], dict[str, int], bool]]:
@@ -123,6 +125,11 @@ def _matrix(world: World) -> list[tuple[str, str, str, dict[str, Any], dict[str,
          {"A": 403, "B": 403, "inspector": 403, "admin": 201}, True),
         ("revoke token", "DELETE", f"/v1/tokens/{world.token_ids['revoked']}", {}, _ADMIN, True),
         ("checkpoint", "GET", "/v1/checkpoint", {}, _OK_ALL, False),
+        # this server has no log key: no signed checkpoint, for anyone; the proofs need no key
+        ("log checkpoint (no key)", "GET", "/v1/log/checkpoint", {}, dict.fromkeys(ROLES, 404), False),
+        ("log consistency", "GET", "/v1/log/consistency?first=1&second=3", {}, _PUBLIC, False),
+        ("log inclusion", "GET", "/v1/log/inclusion?index=0&size=3", {}, _PUBLIC, False),
+        ("log nodes", "GET", "/v1/log/nodes?keys=0.0,1.0", {}, _PUBLIC, False),
     ]  # fmt: skip
 
 
