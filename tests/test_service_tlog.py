@@ -259,3 +259,12 @@ def test_a_witness_over_the_server_follows_the_log_and_catches_the_rewrite(
         assert open_checkpoint(latest_checkpoint(store, signer), pub).size > size
     finally:
         store.dispose()
+
+
+def test_serve_refuses_a_log_key_it_cannot_use(world: World, tmp_path: Path) -> None:
+    open_key = tmp_path / "open.key"
+    generate_key(open_key, LOG)
+    open_key.chmod(0o644)
+    for path, said in ((tmp_path / "missing.key", "cannot read key file"), (open_key, "readable by others")):
+        res = CliRunner().invoke(main, ["serve", "--db", world.db, "--log-key", str(path)])
+        assert res.exit_code == 1 and said in res.output, res.output
