@@ -70,8 +70,11 @@ def start_server(
     lock_timeout: float = 5.0,
     workers: int = 1,
     read_db: str | None = None,
+    log_key: str | os.PathLike[str] | None = None,
 ) -> Server:
-    """Start ``uvicorn reetrace.service.app:app_from_env`` over ``db``; return once it answers."""
+    """Start ``uvicorn reetrace.service.app:app_from_env`` over ``db``; return once it answers. With
+    ``log_key`` (the log's private key file, through ``REETRACE_LOG_KEY``) it signs receipts and
+    publishes its checkpoint."""
     env = {
         **os.environ,
         "REETRACE_DB": db,
@@ -79,8 +82,11 @@ def start_server(
         "REETRACE_LOCK_TIMEOUT": str(lock_timeout),
     }
     env.pop("REETRACE_READ_DB", None)
+    env.pop("REETRACE_LOG_KEY", None)
     if read_db:
         env["REETRACE_READ_DB"] = read_db
+    if log_key is not None:
+        env["REETRACE_LOG_KEY"] = str(log_key)
     cmd = [
         sys.executable, "-m", "uvicorn", "reetrace.service.app:app_from_env", "--factory",
         "--host", "127.0.0.1", "--port", "0", "--workers", str(workers), "--log-level", "info",

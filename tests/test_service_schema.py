@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from reetrace.tlog import generate_key
 from tests.service_helpers import Server, World, build_world, start_server
 
 MAX_EXAMPLES = 15
@@ -25,7 +26,9 @@ MAX_EXAMPLES = 15
 def schema_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, World]]:
     db = f"sqlite:///{tmp_path_factory.mktemp('schema') / 'reetrace.db'}"
     world = build_world(db)
-    srv = start_server(db, max_upload_mb=1, lock_timeout=0.5)
+    key = tmp_path_factory.mktemp("schema-key") / "log.key"
+    generate_key(key, "reetrace.test/schema")  # receipts and the public checkpoint are in the contract too
+    srv = start_server(db, max_upload_mb=1, lock_timeout=0.5, log_key=key)
     try:
         yield srv, world
     finally:

@@ -5,7 +5,8 @@ that saw a checkpoint from before the rewrite.
 The witness trusts nothing but the log's verifier key and its own state file. It checks with
 :mod:`reetrace.verifier` only (like the verifier, it imports nothing from :mod:`reetrace.tlog` or the
 store). Where the checkpoints and proofs come from is a :class:`LogSource`: the database
-(:class:`reetrace.transparency.StoreSource`, ``reetrace witness --db``) or, later, the HTTP service.
+(:class:`reetrace.transparency.StoreSource`, ``reetrace witness --db``) or the HTTP service's public
+``/v1/log`` endpoints (:class:`HttpSource`, ``reetrace witness --server``).
 
 State file (``reetrace-witness/1``, JSON, replaced atomically: written to a temporary file in the same
 directory, synced, renamed)::
@@ -202,3 +203,95 @@ def witness(source: LogSource, verifier_key: str, state_file: str | os.PathLike[
         ) from exc
     save_state(path, cp, note, _frontier(source, cp))
     return WitnessResult(old_size, cp.size, cp.root)
+
+
+class SourceError(Exception):
+    """The source could not be read: unreachable, an HTTP error, or an answer of the wrong shape."""
+
+
+class HttpSource:
+    """A witness's view of a log published by ``reetrace serve`` (the public ``/v1/log`` endpoints,
+    no token): ``reetrace witness --server URL``. Every request has a timeout; an unreachable server,
+    an error status or an answer of the wrong shape raises :class:`SourceError` naming what failed."""
+
+    #: Subtree hashes per ``/v1/log/nodes`` request (the service's bound).
+    BATCH = 64
+
+    def __init__(self, url: str, *, timeout: float = 30.0, client: Any = None) -> None:
+        import httpx
+
+        self.name = url.rstrip("/")
+        self._client = client or httpx.Client(base_url=self.name, timeout=timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        import httpx
+
+        try:
+            resp = self._client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"cannot reach {self.name}{path}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code != 200:
+            detail = ""
+            try:
+                detail = f": {resp.json().get('detail')}"
+            except Exception:
+                detail = f": {resp.text[:200]!r}" if resp.text else ""
+            raise SourceError(f"{self.name}{path} answered {resp.status_code}{detail}")
+        return resp
+
+    def _json(self, path: str, params: dict[str, Any], key: str) -> Any:
+        resp = self._get(path, params)
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise SourceError(f"{self.name}{path} did not answer JSON") from exc
+        if not isinstance(body, dict) or key not in body:
+            raise SourceError(f"{self.name}{path} answered JSON without {key!r}")
+        return body[key]
+
+    def _hash(self, path: str, value: Any) -> bytes:
+        try:
+            if not isinstance(value, str):
+                raise ValueError("not a string")
+            raw = base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            raise SourceError(f"{self.name}{path} answered a hash that is not base64") from exc
+        if len(raw) != 32:
+            raise SourceError(f"{self.name}{path} answered a hash of {len(raw)} bytes, not 32")
+        return raw
+
+    def checkpoint(self) -> str:
+        resp = self._get("/v1/log/checkpoint", {})
+        if not resp.headers.get("content-type", "").startswith("text/plain"):
+            raise SourceError(f"{self.name}/v1/log/checkpoint did not answer a signed note (text/plain)")
+        return str(resp.text)
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        path = "/v1/log/consistency"
+        proof = self._json(path, {"first": first, "second": second}, "proof")
+        if not isinstance(proof, list) or len(proof) > 128:
+            raise SourceError(f"{self.name}{path} answered a proof that is not a list of hashes")
+        return [self._hash(path, h) for h in proof]
+
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        path = "/v1/log/nodes"
+        wanted = list(dict.fromkeys(keys))
+        out: dict[Key, bytes] = {}
+        for start in range(0, len(wanted), self.BATCH):
+            batch = wanted[start : start + self.BATCH]
+            got = self._json(path, {"keys": ",".join(f"{lv}.{i}" for lv, i in batch)}, "nodes")
+            if not isinstance(got, dict):
+                raise SourceError(f"{self.name}{path} answered nodes that are not an object")
+            for lv, i in batch:  # only what was asked: anything else the server adds is ignored
+                if f"{lv}.{i}" in got:
+                    out[(lv, i)] = self._hash(path, got[f"{lv}.{i}"])
+        return out

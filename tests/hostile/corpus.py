@@ -308,7 +308,9 @@ def _cli(store: Store, url: str, case: Case, file: str, period: Period, received
         tb = "".join(traceback.format_exception(r.exception)) if r.exception else r.output
         return Outcome(case.name, "cli", "traceback", False, tb)
     if r.exit_code != 0:
-        ok = case.expect == "refused" and store.head() == head and "Error:" in r.output
+        # With --json the error is a JSON object (on stderr), else an "Error:" line.
+        said = "Error:" in r.output or '"error"' in r.output
+        ok = case.expect == "refused" and store.head() == head and said
         if case.where is not None:
             line, fld = case.where
             ok = ok and (f"{file}:{line}: {fld}:" if fld else f"{file}:{line}: ") in r.output

@@ -7,6 +7,7 @@ import os
 import click
 
 from reetrace.cli.common import db_option, errors_to_click
+from reetrace.cli.tlog import log_key_option
 
 
 @click.command("serve")
@@ -19,27 +20,32 @@ from reetrace.cli.common import db_option, errors_to_click
               help="Largest submission accepted (413 beyond it).")  # fmt: skip
 @click.option("--lock-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
               help="Seconds a submission waits for another writer before answering 503.")  # fmt: skip
+@log_key_option()
 @errors_to_click
 def serve_cmd(
     host: str, port: int, workers: int, db: str, read_db: str | None, max_upload_mb: float,
-    lock_timeout: float,
+    lock_timeout: float, log_key: str | None,
 ) -> None:  # fmt: skip
     """Serve the JSON API (/v1, OpenAPI at /openapi.json, docs at /docs, /health) with uvicorn.
 
     Stateless: run any number of workers and hosts over one PostgreSQL. Refuses to start without an
-    admin principal (reetrace principal add NAME --role admin).
+    admin principal (reetrace principal add NAME --role admin). With --log-key, every submission answers
+    with a signed Merkle receipt and GET /v1/log/checkpoint publishes the signed checkpoint (the
+    /v1/log endpoints need no token).
 
-    Example: reetrace serve --db postgresql://reetrace@db/reetrace --workers 4
+    Example: reetrace serve --db postgresql://reetrace@db/reetrace --workers 4 --log-key log.key
     """
     import uvicorn
 
     from reetrace.service.app import NoAdmin, create_app
     from reetrace.service.config import Settings
+    from reetrace.tlog.keys import KeyFileError
 
-    settings = Settings(db, read_db, max_upload_mb, lock_timeout)
+    key = os.path.abspath(log_key) if log_key else None  # the workers may not share our directory
+    settings = Settings(db, read_db, max_upload_mb, lock_timeout, log_key=key)
     try:
         create_app(settings).state.store.dispose()  # fail here, once, not in every worker
-    except NoAdmin as exc:
+    except (NoAdmin, KeyFileError) as exc:
         raise click.ClickException(str(exc)) from exc
     os.environ.update(settings.to_env())
     uvicorn.run(

@@ -247,29 +247,49 @@ def proof_inclusion(position: int, size: int, db: str, as_json: bool) -> None:
 @click.command("witness")
 @click.option("--state", "state_file", required=True, type=click.Path(dir_okay=False), help="Witness state.")
 @click.option("--log-key", "pubkey", required=True, metavar="PUBKEY", help="Verifier key (string or file).")
-@db_option
-def witness_cmd(state_file: str, pubkey: str, db: str) -> None:
+@click.option("--db", "db", metavar="URL", help="Read the log from this database.")
+@click.option("--server", "server", metavar="URL",
+              help="Read the log from a reetrace service's public /v1/log endpoints (no token).")  # fmt: skip
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds per request to --server.")  # fmt: skip
+def witness_cmd(state_file: str, pubkey: str, db: str | None, server: str | None, timeout: float) -> None:
     """Check the log's latest signed checkpoint against the one this witness holds, and hold it if the
-    log only grew (a valid consistency proof).
+    log only grew (a valid consistency proof). The log is read from a database (--db) or from the
+    service (--server): exactly one of them.
 
-    Exit status: 0 consistent (or first run), 1 something did not verify, 3 FORK (two roots for one
-    size), 4 the new tree does not extend the held one (history rewritten, or the log shrank). The state
-    file is kept unchanged on any failure.
+    Exit status: 0 consistent (or first run), 1 something did not verify or the source could not be
+    read, 3 FORK (two roots for one size), 4 the new tree does not extend the held one (history
+    rewritten, or the log shrank). The state file is kept unchanged on any failure.
 
-    Example: reetrace witness --state witness.json --log-key log.pub --db postgresql://reader@host/reetrace
+    Example: reetrace witness --state witness.json --log-key log.pub --server https://reetrace.example.gov.cn
     """
-    from reetrace.errors import ReetraceError
-    from reetrace.transparency import StoreSource
-    from reetrace.verifier import VerificationError
-    from reetrace.witness import WitnessAlarm, witness
+    from contextlib import ExitStack
 
+    from reetrace.errors import ReetraceError
+    from reetrace.verifier import VerificationError
+    from reetrace.witness import HttpSource, LogSource, SourceError, WitnessAlarm, witness
+
+    if (db is None) == (server is None):
+        raise click.UsageError("give exactly one of --db URL and --server URL")
     vkey = read_verifier_key(pubkey)
-    with store_for(db) as store:
+    with ExitStack() as stack:
+        source: LogSource
+        if server is not None:
+            if not server.startswith(("http://", "https://")):
+                raise click.BadParameter(f"{server}: not an http:// or https:// URL", param_hint="--server")
+            source = stack.enter_context(HttpSource(server, timeout=timeout))
+        else:
+            from reetrace.transparency import StoreSource
+
+            assert db is not None
+            source = StoreSource(stack.enter_context(store_for(db)))
         try:
-            result = witness(StoreSource(store), vkey, state_file)
+            result = witness(source, vkey, state_file)
         except WitnessAlarm as exc:
             click.echo(f"reetrace witness: {exc}", err=True)
             sys.exit(EXIT_FORK if exc.kind == "FORK" else EXIT_INCONSISTENT)
+        except SourceError as exc:
+            raise click.ClickException(f"cannot read the log: {exc}") from exc
         except (VerificationError, ReetraceError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(result.message())

@@ -15,7 +15,7 @@ import reetrace
 from reetrace.service import problems
 from reetrace.service.config import Settings
 from reetrace.service.responses import JSON
-from reetrace.service.routes import admin, audit, epcis, lots, submissions
+from reetrace.service.routes import admin, audit, epcis, log, lots, submissions
 
 
 class NoAdmin(RuntimeError):
@@ -31,6 +31,15 @@ def create_app(settings: Settings) -> FastAPI:
             "no admin principal: create one on this host first, e.g. "
             "reetrace principal add operator --role admin --db URL"
         )
+    signer = None
+    if settings.log_key:
+        from reetrace.tlog.keys import load_key
+
+        try:
+            signer = load_key(settings.log_key)
+        except Exception:
+            store.dispose()
+            raise
     read_store = reetrace.open_store(settings.read_db, migrate=False) if settings.read_db else store
 
     @asynccontextmanager
@@ -49,8 +58,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.read_store = read_store
+    app.state.signer = signer  # the log's key, or None: no receipts, no signed checkpoint
     problems.install(app)
-    for module in (submissions, lots, audit, admin, epcis):
+    for module in (submissions, lots, audit, admin, epcis, log):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -13,6 +13,9 @@ class Settings:
     max_upload_mb: float = 256.0
     #: Seconds a submission waits for another writer before the service answers 503.
     lock_timeout_s: float = 5.0
+    #: The log's private key file (``reetrace keys init``): with it, submissions get a signed Merkle
+    #: receipt and ``/v1/log/checkpoint`` publishes a signed checkpoint.
+    log_key: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -26,6 +29,8 @@ class Settings:
         }
         if self.read_db:
             env["REETRACE_READ_DB"] = self.read_db
+        if self.log_key:
+            env["REETRACE_LOG_KEY"] = self.log_key
         return env
 
     @classmethod
@@ -37,4 +42,5 @@ class Settings:
             read_db=os.environ.get("REETRACE_READ_DB") or None,
             max_upload_mb=float(os.environ.get("REETRACE_MAX_UPLOAD_MB", "256")),
             lock_timeout_s=float(os.environ.get("REETRACE_LOCK_TIMEOUT", "5")),
+            log_key=os.environ.get("REETRACE_LOG_KEY") or None,
         )

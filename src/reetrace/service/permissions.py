@@ -10,6 +10,11 @@ Roles:
 - ``admin`` runs the service: loads the registry, manages principals and tokens, may submit a historical
   load with a given time of receipt, and reads submission status. It does not read flows, traces or
   findings (separation of duties: running the service is not inspecting the industry).
+
+Public (no token, no principal; :data:`PUBLIC`): the transparency log under ``/v1/log`` (the signed
+checkpoint, consistency and inclusion proofs, subtree hashes). The log is public evidence and those
+answers reveal only hashes and a signed note, never what a record says; witnesses and receipt holders
+must be able to read them without an account.
 """
 
 from __future__ import annotations
@@ -60,11 +65,16 @@ _OWN = frozenset({
 #: actions an enterprise principal may do on a lot its enterprise holds or held
 _HELD = frozenset({"lot.read", "trace.summary"})
 
-ACTIONS = tuple(_ROLES)
+#: actions anyone may do, without a token (the routes that serve them take no principal)
+PUBLIC = frozenset({"log.read"})
+
+ACTIONS = (*_ROLES, *sorted(PUBLIC))
 
 
 def allowed(principal: Principal, action: str, resource: Resource = ANY) -> bool:
     """May ``principal`` do ``action`` on ``resource``? Unknown actions are refused."""
+    if action in PUBLIC:
+        return True
     if action not in _ROLES:
         return False
     if principal.role in _ROLES[action]:

@@ -8,6 +8,7 @@ import tempfile
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -106,11 +107,12 @@ async def submit_month(
             raise HTTPProblem(400, "the client went away before the upload was complete") from None
         result = await run_in_threadpool(
             reetrace.submit, store, path, enterprise=enterprise, period=period, received_at=received_at,
-            fmt=fmt, submitter=submitter, name=name,
+            fmt=fmt, submitter=submitter, name=name, signer=request.app.state.signer,
         )  # fmt: skip
-    return JSON(
-        receipt_of(result, submitter, received_at is not None), status_code=200 if result.noop else 201
-    )
+    body = receipt_of(result, submitter, received_at is not None)
+    if result.receipt is not None:
+        body["receipt"] = orjson.loads(result.receipt)
+    return JSON(body, status_code=200 if result.noop else 201)
 
 
 @router.get("", response_class=JSON, response_model=dict[str, Any], responses=responses(401, 403, 422))
@@ -157,10 +159,18 @@ def status(
 @router.get(
     "/{position}", response_class=JSON, response_model=dict[str, Any], responses=responses(401, 403, 404)
 )
-def receipt(principal: CurrentPrincipal, store: PrimaryStore, position: int) -> Any:
-    """The receipt of a submission, read back from the primary (read-your-writes for the submitter)."""
+def receipt(request: Request, principal: CurrentPrincipal, store: PrimaryStore, position: int) -> Any:
+    """The receipt of a submission, read back from the primary (read-your-writes for the submitter).
+
+    When the service has the log's key, ``receipt`` is also a signed Merkle receipt
+    (``reetrace-receipt/1``) against a checkpoint of the log signed now."""
     rec = reetrace.submission_receipt(store, position) if 0 < position < 2**62 else None
     if rec is None:
         raise HTTPProblem(404, f"no submission at position {position}")
     require(principal, "submission.read", Resource(enterprise=rec["enterprise"]))
+    signer = request.app.state.signer
+    if signer is not None:
+        from reetrace.transparency import receipt_at
+
+        rec["receipt"] = orjson.loads(receipt_at(store, signer, position))
     return rec
