@@ -112,17 +112,19 @@ def search_lots(
             params |= {"p_from": per.start(), "p_to": per.end()}
         rows: list[tuple[Any, str]] = []
         if text:
-            alts = [sql.prefix_match("l.lot", "t0")]
-            params |= sql.prefix_params("t0", text)
-            if ":" not in text:
-                for i, code in enumerate(_enterprises(conn), start=1):
-                    alts.append(sql.prefix_match("l.lot", f"t{i}"))
-                    params |= sql.prefix_params(f"t{i}", f"{code}:{text}")
             top = offset + limit + 1  # each list is cut to the page's end: their merge still is exact
-            rows += [
-                (r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], params, by, limit=top)
-            ]
-            if references:
+            prefixes = [text]
+            if ":" not in text:
+                prefixes += [f"{code}:{text}" for code in _enterprises(conn)]
+            # One indexed range scan per prefix, each cut to the page's end, merged below: an OR of
+            # the prefixes in one statement is planned as a scan of every lot (0.7 s at 1M lots).
+            for i, prefix in enumerate(prefixes):
+                p = params | sql.prefix_params(f"t{i}", prefix)
+                cond = sql.prefix_match("l.lot", f"t{i}")
+                rows += [(r, "lot") for r in _select(conn, [*where, cond], p, by, limit=top)]
+            # Customs entries and document numbers are found by reading event records (no index holds
+            # them yet): only when the lot codes alone do not fill the page asked for.
+            if references and len(rows) < top:
                 rows += _by_reference(conn, text, where, params, by, top)
         else:
             rows += [(r, "filter") for r in _select(conn, where, params, by, limit=offset + limit + 1)]

@@ -228,9 +228,15 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
         if allowed(principal, "audit.read"):
             with reads(request).reading() as conn:
                 findings = reetrace.audit_findings(conn, {rep["lot"]}, set())
-        if allowed(principal, "trace.full"):
-            fwd = reetrace.trace_forward(reads(request), rep["lot"])
-            held_by = sorted({e.lot for e in fwd.ended if e.kind == "held"})
+        # Who holds it now, from its own history (a forward trace would walk every descendant: tens of
+        # seconds for an ore lot of a national year): its enterprise while some of it is left, and
+        # every enterprise that received it under its own code.
+        owner = rep["lot"].partition(":")[0]
+        left = rep["mass_kg"] is not None and rep["drawn_kg"] < rep["mass_kg"]
+        received = {
+            d["enterprise"] for d in rep["drawn_by"] if d["type"] == "receive" and not d["retracted_by"]
+        }
+        held_by = sorted(({owner} if left else set()) | received)
         return render(
             request, "lot.html", principal=principal, rep=rep, line=line, findings=findings,
             holders=held_by,
