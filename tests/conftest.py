@@ -97,6 +97,29 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("blank_pg_url"))
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database without the schema shared by one test module (the service's tests build one world
+    on it and start one server), once per backend; dropped after the module."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module') / 'reetrace.db'}"
+        return
+    yield request.getfixturevalue("module_pg_url")
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_available: bool) -> Iterator[str]:
+    if not pg_available:
+        pytest.skip("REETRACE_SKIP_POSTGRES=1")
+    name = f"reetrace_module_{os.getpid()}_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{_pg_base()}/{name}"
+    finally:
+        _drop(name)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'reetrace.db'}"

@@ -12,11 +12,9 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import pytest
 
 import reetrace
-from tests.conftest import PG_ADMIN, _pg_base
 from tests.service_helpers import (
     EXAMPLES,
     A,
@@ -31,23 +29,6 @@ from tests.service_helpers import (
 
 LOT = f"{A}:MAG-2503-0042"
 ROLES = ("A", "B", "inspector", "admin", "none", "revoked", "expired")
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('svc') / 'reetrace.db'}"
-        return
-    if not request.getfixturevalue("pg_available"):
-        pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{_pg_base()}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

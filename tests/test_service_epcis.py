@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import jsonschema
 import orjson
-import psycopg
 import pytest
 
 import reetrace
 from reetrace.epcis.export import CONTEXT, event_to_epcis
 from reetrace.models import Event
-from tests.conftest import PG_ADMIN, _pg_base
 from tests.epcis_helpers import schema
 from tests.service_helpers import A, B, Server, World, build_world, head, start_server, verify_db
 
@@ -26,23 +24,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 JSONLD = {"Content-Type": "application/ld+json"}
 BEFORE_APRIL = "LT_eventTime=2025-04-01T00:00:00%2B08:00"
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('epcissvc') / 'reetrace.db'}"
-        return
-    if not request.getfixturevalue("pg_available"):
-        pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{_pg_base()}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
