@@ -116,12 +116,15 @@ def search_lots(
             prefixes = [text]
             if ":" not in text:
                 prefixes += [f"{code}:{text}" for code in _enterprises(conn)]
-            # One indexed range scan per prefix, each cut to the page's end, merged below: an OR of
-            # the prefixes in one statement is planned as a scan of every lot (0.7 s at 1M lots).
+            # One statement, the prefixes OR'd: each is an indexed range (a bitmap OR of them), and the
+            # fence in _select keeps ORDER BY lot LIMIT n from walking the whole lot index instead.
+            alts = []
             for i, prefix in enumerate(prefixes):
-                p = params | sql.prefix_params(f"t{i}", prefix)
-                cond = sql.prefix_match("l.lot", f"t{i}")
-                rows += [(r, "lot") for r in _select(conn, [*where, cond], p, by, limit=top)]
+                params |= sql.prefix_params(f"t{i}", prefix)
+                alts.append(sql.prefix_match("l.lot", f"t{i}"))
+            rows += [
+                (r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], params, by, limit=top)
+            ]
             # Customs entries and document numbers are found by reading event records (no index holds
             # them yet): only when the lot codes alone do not fill the page asked for.
             if references and len(rows) < top:
@@ -147,11 +150,16 @@ def search_lots(
 def _select(
     conn: Connection, where: list[str], params: dict[str, Any], by: str, *, limit: int | None = None
 ) -> list[Any]:
-    q = (
+    inner = (
         f"SELECT {_COLS} FROM effective_lots l JOIN events e ON e.position = l.position "
-        f"WHERE {' AND '.join(where) or '1 = 1'} ORDER BY {by}"
-        + (f" LIMIT {int(limit)}" if limit is not None else "")
+        f"WHERE {' AND '.join(where) or '1 = 1'}"
     )
+    if limit is None:
+        q = f"{inner} ORDER BY {by}"
+    else:
+        # Filter first (from the prefix index), then keep the page's top rows: see Dialect.fence.
+        outer_by = by.replace("l.", "s.")
+        q = f"SELECT * FROM ({inner}{dialect_of(conn).fence}) s ORDER BY {outer_by} LIMIT {int(limit)}"
     stmt = sa.text(q).columns(occurred_at=UTCDateTime())
     stmt = stmt.bindparams(*(sa.bindparam(k, type_=UTCDateTime()) for k in ("p_from", "p_to") if k in params))
     return list(conn.execute(stmt, params))

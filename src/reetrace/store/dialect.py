@@ -72,6 +72,10 @@ class Dialect:
         """SQL true when the log frame in column ``body``, lower-cased, contains the bound text."""
         raise NotImplementedError
 
+    #: Appended to a subquery to keep the planner from merging it into the query around it (so that a
+    #: prefix filter is answered from its index before an ORDER BY … LIMIT is considered).
+    fence = ""
+
     # -- session settings -------------------------------------------------------------------------
 
     def tune_for_audit(self, conn: Connection) -> None:

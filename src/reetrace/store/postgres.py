@@ -63,6 +63,9 @@ def normalise_url(url: str) -> str:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    # OFFSET 0 keeps a subquery apart: without it, ORDER BY lot LIMIT n walks the lot index in order
+    # and filters each row by the prefix (300 ms per prefix that matches nothing, at 1M lots).
+    fence = " OFFSET 0"
     parallel_ingest = True
 
     def array(self, values: Iterable[Any]) -> Any:
