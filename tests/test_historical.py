@@ -45,3 +45,11 @@ def test_a_given_receipt_time_is_shown(store: Store, db_url: str, tmp_path: Path
     [late] = [f for f in audit(store, "reporting") if f.detail.get("kind") == "late"]
     assert late.detail["received_at_given"] is True
     assert late.summary.endswith("(receipt time given by a historical load)")
+
+
+def test_epcis_import_states_a_receipt_time_only_as_a_historical_load(db_url: str, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.jsonld"
+    doc.write_text('{"type": "EPCISDocument"}', encoding="utf-8")
+    args = ["epcis", "import", str(doc), "-e", "MINE", "-p", "2025-03", "--db", db_url]
+    r = CliRunner().invoke(main, [*args, "--received-at", "2025-04-20T09:00:00+08:00"])
+    assert r.exit_code == 2 and "only a historical load" in r.output and "--historical" in r.output

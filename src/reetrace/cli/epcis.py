@@ -81,12 +81,20 @@ def export_cmd(
 @click.argument("document", type=click.Path(dir_okay=False, exists=True, allow_dash=False))
 @click.option("--enterprise", "-e", required=True, metavar="ENT", help="The reporting enterprise.")
 @click.option("--period", "-p", required=True, metavar="YYYY-MM", help="The period reported.")
-@click.option("--received-at", metavar="TIME", help="When it was received (default: now).")
+@click.option("--received-at", metavar="TIME",
+              help="When it was received (default: now); only with --historical.")  # fmt: skip
+@click.option("--historical", is_flag=True, help="A historical load: --received-at states the receipt time.")
 @db_option
 @json_option
 @errors_to_click
 def import_cmd(
-    document: str, enterprise: str, period: str, received_at: str | None, db: str, as_json: bool
+    document: str,
+    enterprise: str,
+    period: str,
+    received_at: str | None,
+    historical: bool,
+    db: str,
+    as_json: bool,
 ) -> None:
     """Submit an EPCIS document that follows reetrace's mapping, like any submission.
 
@@ -96,6 +104,10 @@ def import_cmd(
     Example: reetrace epcis import NMSEP-2025-03.jsonld --enterprise NMSEP --period 2025-03
     """
     when = parse_time(received_at, param_hint="--received-at", dates=False)
+    if when is not None and not historical:
+        raise click.UsageError(
+            "--received-at states the receipt time, which only a historical load may do: add --historical"
+        )
     with store_for(db) as store:
         result = reetrace.import_epcis(store, Path(document), enterprise=enterprise, period=period,
                                        received_at=when)  # fmt: skip
