@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -36,6 +37,25 @@ def _drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def _database(kind: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (empty, or a copy of ``template``), named uniquely per session (several
+    people run the suite on one server at once), dropped afterwards even on failure; yields its name."""
+    name = f"reetrace_{kind}_{os.getpid()}_{secrets.token_hex(6)}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    try:
+        yield name
+    finally:
+        _drop(name)
+
+
+def _require_pg(pg_available: bool) -> None:
+    if not pg_available:
+        pytest.skip("REETRACE_SKIP_POSTGRES=1")
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     try:
@@ -50,43 +70,26 @@ def pg_available() -> bool:
 @pytest.fixture(scope="session")
 def pg_template(pg_available: bool) -> Iterator[str]:
     """The name of a migrated PostgreSQL database that every test's database is cloned from."""
-    if not pg_available:
-        pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_tpl_{os.getpid()}_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    _require_pg(pg_available)
+    with _database("tpl") as name:
         # Migrate it, then let go of every connection: a template must have none while it is copied.
         open_store(f"{_pg_base()}/{name}").dispose()
         yield name
-    finally:
-        _drop(name)
 
 
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     """A fresh PostgreSQL database with the schema at head and nothing recorded; dropped after the test."""
-    name = f"reetrace_test_{os.getpid()}_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    try:
+    with _database("test", template=pg_template) as name:
         yield f"{_pg_base()}/{name}"
-    finally:
-        _drop(name)
 
 
 @pytest.fixture
 def blank_pg_url(pg_available: bool) -> Iterator[str]:
     """A PostgreSQL database with no schema at all (for migration and first-use tests); dropped after."""
-    if not pg_available:
-        pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_blank_{os.getpid()}_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    _require_pg(pg_available)
+    with _database("blank") as name:
         yield f"{_pg_base()}/{name}"
-    finally:
-        _drop(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -109,15 +112,9 @@ def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="module")
 def module_pg_url(pg_available: bool) -> Iterator[str]:
-    if not pg_available:
-        pytest.skip("REETRACE_SKIP_POSTGRES=1")
-    name = f"reetrace_module_{os.getpid()}_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    _require_pg(pg_available)
+    with _database("module") as name:
         yield f"{_pg_base()}/{name}"
-    finally:
-        _drop(name)
 
 
 @pytest.fixture
