@@ -17,7 +17,7 @@ EXPECTED = {
     "CaptureJob", "QueryParameterError", "capture_epcis", "query_epcis",
     "SavedAudit", "audit_and_save", "latest_audit",
     "Problem", "RULES", "ReetraceError", "Refused", "Registry", "RegistryLoad", "SHANGHAI", "Store",
-    "StoreError", "SubmissionResult", "Tolerances", "AuditResult", "VerificationFailed", "VerifyResult",
+    "StoreError", "SubmissionResult", "Tolerances", "Unavailable", "AuditResult", "VerificationFailed", "VerifyResult",
     "__version__", "AttachResult", "attach_foreign", "audit_findings", "checkpoint", "export_epcis", "findings_for", "generate_dataset", "graph_to_dot",
     "graph_to_graphml", "import_epcis", "list_events", "load_dataset", "load_registry", "lot_report", "open_store",
     "parse_registry", "print_trace", "quota_report", "read_events", "read_manifest", "render_picture",

@@ -124,6 +124,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "StoreError": ("reetrace.errors", "StoreError"),
     "NoStore": ("reetrace.errors", "NoStore"),
     "Busy": ("reetrace.errors", "Busy"),
+    "Unavailable": ("reetrace.errors", "Unavailable"),
     "Refused": ("reetrace.errors", "Refused"),
     "VerificationFailed": ("reetrace.errors", "VerificationFailed"),
     "LotNotFound": ("reetrace.errors", "LotNotFound"),
@@ -165,6 +166,7 @@ __all__ = [
     "StoreError",
     "SubmissionResult",
     "Tolerances",
+    "Unavailable",
     "VerificationFailed",
     "VerifyResult",
     "__version__",
@@ -273,6 +275,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
         ReetraceError,
         Refused,
         StoreError,
+        Unavailable,
         VerificationFailed,
     )
     from reetrace.generate import KINDS as INJECTION_KINDS

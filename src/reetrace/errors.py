@@ -6,6 +6,7 @@ ReetraceError
  ├── StoreError          the database refused or failed
  │    ├── NoStore        the URL names no reetrace store (and the command may not create one)
  │    ├── Busy           another writer held the log longer than the lock timeout
+ │    ├── Unavailable    the database does not answer (down, unreachable, refusing connections)
  │    └── Refused        the database refused to change recorded history (UPDATE/DELETE/TRUNCATE)
  ├── VerificationFailed  the log or a derived table no longer matches the hash chain
  └── LotNotFound         no event creates, draws or receives the lot
@@ -66,6 +67,15 @@ class NoStore(StoreError):
 
 class Busy(StoreError):
     """Another writer held the log for longer than the lock timeout."""
+
+
+class Unavailable(StoreError):
+    """The database does not answer: it is down, unreachable or refusing connections. Retrying later may
+    succeed; nothing was read or written. ``read_only``: it is a read-only store (a replica)."""
+
+    def __init__(self, message: str, *, read_only: bool = False) -> None:
+        super().__init__(message)
+        self.read_only = read_only
 
 
 class Refused(StoreError):

@@ -40,7 +40,9 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception:
             store.dispose()
             raise
-    read_store = reetrace.open_store(settings.read_db, migrate=False) if settings.read_db else store
+    # The replica is opened without connecting: one that is down when the service starts makes reads
+    # answer 503 until it is back, while writes (which go to the primary) keep working.
+    read_store = reetrace.open_store(settings.read_db, read_only=True) if settings.read_db else store
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -78,14 +80,30 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(build_router(max_upload=settings.max_upload_bytes))
 
     @app.get("/health", response_class=JSON, response_model=dict[str, Any], tags=["meta"],
-             responses={503: {"description": "The database does not answer"}})  # fmt: skip
+             responses={503: {"description": "The primary database does not answer"}})  # fmt: skip
     async def health() -> Response:
-        """Unauthenticated: whether the database answers, and the head position."""
+        """Unauthenticated: whether the database answers, and the head position; with ``--read-db``, the
+        same for the replica (``read_database``) and how many positions it is behind the primary.
+
+        503 only when the primary does not answer: a replica that is down makes reads answer 503 but
+        writes still work, so the host stays in a load balancer's pool (``status``: ``degraded``)."""
         try:
             position, _ = await run_in_threadpool(store.head)
         except Exception as exc:
             return JSON({"status": "unavailable", "database": False, "detail": type(exc).__name__}, 503)
-        return JSON({"status": "ok", "database": True, "position": position})
+        body: dict[str, Any] = {"status": "ok", "database": True, "position": position}
+        if read_store is not store:
+            try:
+                # Read after the primary's head: a replica is never ahead, so ``behind`` is not negative.
+                read_position, _ = await run_in_threadpool(read_store.head)
+            except Exception as exc:
+                body["status"] = "degraded"
+                body["read_database"] = {"database": False, "detail": type(exc).__name__}
+            else:
+                body["read_database"] = {
+                    "database": True, "position": read_position, "behind": max(0, position - read_position),
+                }  # fmt: skip
+        return JSON(body)
 
     return app
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -15,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import reetrace
 
 MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("reetrace.service")
 
 
 class ProblemError(BaseModel):
@@ -112,6 +115,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(reetrace.Busy)
     async def _busy(_req: Request, exc: reetrace.Busy) -> Response:
         return problem_response(503, f"the log is busy: {exc}", headers={"Retry-After": "2"})
+
+    @app.exception_handler(reetrace.Unavailable)
+    async def _unavailable(_req: Request, exc: reetrace.Unavailable) -> Response:
+        # The driver's text (host, port) stays in the server's log: it describes our network, not the request.
+        log.warning("503: %s", exc)
+        which = "the read replica" if exc.read_only else "the database"
+        return problem_response(503, f"{which} does not answer; retry later", headers={"Retry-After": "5"})
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def _operational(_req: Request, exc: sa.exc.OperationalError) -> Response:
+        # A connection lost mid-request, or a replica cancelling a query whose rows its WAL replay must
+        # remove ("conflict with recovery"): the database's state, not the request, so 503 and retry.
+        log.warning("503: %s", str(exc.orig or exc).strip().splitlines()[:1])
+        return problem_response(503, "the database could not answer this request; retry later",
+                                headers={"Retry-After": "5"})  # fmt: skip
 
     @app.exception_handler(reetrace.NotRegistered)
     async def _unregistered(_req: Request, exc: reetrace.NotRegistered) -> Response:

@@ -42,6 +42,7 @@ def open_store(
     migrate: bool = True,
     create: bool = True,
     lock_timeout: float | None = None,
+    read_only: bool = False,
 ) -> Store:
     """Open the store at ``url`` (SQLite file or PostgreSQL), creating or upgrading its schema.
 
@@ -49,6 +50,9 @@ def open_store(
     exists and was initialised, a PostgreSQL database with the schema), else :class:`NoStore`:
     reading commands use it so that a mistyped path is an error, not a new empty store.
     ``lock_timeout``: seconds a writer waits for another before raising :class:`reetrace.Busy`.
+    ``read_only``: a replica, only read from: never migrated (its schema comes from the primary), never
+    appended to, and not connected to until the first read (a replica that is down when the service
+    starts is an error of each read, :class:`reetrace.Unavailable`, not of the start).
     """
     url = resolve_url(url)
     check_url(url)
@@ -67,6 +71,9 @@ def open_store(
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://...")
     store.lock_timeout_s = lock_timeout
+    if read_only:
+        store.read_only = True
+        return store
     if not create and not store.has_schema():
         store.dispose()
         raise NoStore(f"no reetrace store at {url}: the database has no reetrace schema "

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from reetrace.errors import Refused, StoreError
+from reetrace.errors import Refused, StoreError, Unavailable
 from reetrace.store import chain
 from reetrace.store.dialect import Dialect
 from reetrace.store.schema import log, merkle_nodes
@@ -125,6 +125,9 @@ class Store:
     #: How long a writer waits for another writer before raising Busy (seconds); None: the backend's
     #: default. A service sets it short, so that a request answers 503 instead of hanging.
     lock_timeout_s: float | None = None
+    #: A store only read from: a streaming replica (``reetrace serve --read-db``). It is never migrated
+    #: (a replica refuses writes and gets the primary's schema by replaying the WAL) and never appended to.
+    read_only: bool = False
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -178,7 +181,7 @@ class Store:
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration (idempotent)."""
-        if self._migrated:
+        if self._migrated or self.read_only:
             return
         from reetrace.store.migrate import upgrade
 
@@ -201,6 +204,16 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------------
 
+    def connect(self) -> Connection:
+        """A connection from the pool, or :class:`Unavailable` when the database does not answer (so
+        that a service can say so, 503, instead of failing with a driver error)."""
+        try:
+            return self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            what = "the read-only database" if self.read_only else "the database"
+            msg = f"{what} does not answer: {_first_line(exc)}"
+            raise Unavailable(msg, read_only=self.read_only) from exc
+
     @staticmethod
     def read_head(conn: Connection) -> tuple[int, bytes]:
         row = conn.execute(
@@ -212,13 +225,13 @@ class Store:
 
     def head(self) -> tuple[int, bytes]:
         self.migrate()
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return self.read_head(conn)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         self.migrate()
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             yield conn
 
     # -- writing -----------------------------------------------------------------------------------
@@ -227,6 +240,8 @@ class Store:
     def appending(self, *, wait: bool = True) -> Iterator[Appender]:
         """One all-or-nothing append: commit on normal exit, roll back on any exception. With
         ``wait=False``, raise Busy at once instead of waiting for another writer."""
+        if self.read_only:
+            raise StoreError("this store is read-only (a replica): appends go to the primary")
         self.migrate()
         conn = self.begin_write(wait=wait)
         app: Appender | None = None
@@ -251,6 +266,11 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    msg = str(exc.orig) if exc.orig is not None else str(exc)
+    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
 
 
 def _quiet_join(app: Appender | None) -> None:

@@ -146,7 +146,7 @@ class PostgresStore(Store):
         self._copy: dict[str, tuple[str, list[str]]] = {}
 
     def begin_write(self, *, wait: bool = True) -> Connection:
-        conn = self.engine.connect()
+        conn = self.connect()
         conn.begin()
         return conn
 

@@ -95,6 +95,16 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
                 return handler(request, principal, *args, **kwargs)
             except _Denied as exc:
                 return denied(request, principal, exc)
+            except reetrace.Unavailable as exc:
+                # A replica (or the primary) that is down: a page saying so, not the API's JSON problem.
+                if exc.read_only:
+                    what = t(request, "The read replica does not answer.")
+                else:
+                    what = t(request, "The database does not answer.")
+                down = _Denied(503, t(request, "Unavailable"), f"{what} {t(request, 'Try again later.')}")
+                resp = denied(request, principal, down)
+                resp.headers["Retry-After"] = "5"
+                return resp
 
         functools.update_wrapper(wrapped, handler)
         # FastAPI reads the parameters from the signature: the page's own, less the principal it is given.

@@ -118,7 +118,8 @@ async def submit_month(
 @router.get("", response_class=JSON, response_model=dict[str, Any], responses=responses(401, 403, 422))
 def list_period(
     principal: CurrentPrincipal,
-    store: ReadStore,
+    primary: PrimaryStore,
+    replica: ReadStore,
     period: Period,
     enterprise: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
@@ -126,6 +127,10 @@ def list_period(
     if principal.role == "enterprise" and enterprise is None:
         enterprise = principal.enterprise
     require(principal, "submission.read", Resource(enterprise=enterprise))
+    # An enterprise lists its own receipts, typically right after submitting: from the primary, like
+    # the receipt itself and the workbench's /mine (read-your-writes; one enterprise's month is small).
+    # Inspectors' and admins' overviews of every enterprise go to the replica.
+    store = primary if principal.role == "enterprise" else replica
     return {"period": period, "submissions": reetrace.list_submissions(store, period, enterprise)}
 
 
