@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -380,6 +381,56 @@ def test_cli_over_the_server_prints_what_it_prints_locally(server: Server, world
     assert summary.exit_code == 0 and "origin summary" in summary.output and "BO-MINE" in summary.output
     dot = _cli(["trace", LOT, "--format", "dot", "--server", server.url], insp)
     assert dot.output.startswith(("digraph", "strict digraph"))
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (after the 8-byte signature and the chunk's length/type)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_cli_trace_over_the_server_writes_what_it_writes_locally(
+    server: Server, world: World, tmp_path: Path
+) -> None:
+    """Every format of ``reetrace trace --server``, png included, is the local command's output."""
+    insp = world.tokens["inspector"]
+    for direction in ([], ["--forward"]):
+        lot = "NMMINE:BOC-2503-01" if direction else LOT
+        for fmt, extra in (
+            ("tree", []), ("json", []), ("dot", []), ("graphml", []), ("svg", []), ("png", []),
+            ("png", ["--max-nodes", "3"]), ("svg", ["--max-nodes", "3"]),
+        ):  # fmt: skip
+            args = ["trace", lot, *direction, "--format", fmt, *extra]
+            local, remote = tmp_path / f"local.{fmt}", tmp_path / f"remote.{fmt}"
+            r = _cli([*args, "-o", str(local), "--db", world.db])
+            assert r.exit_code == 0, r.output
+            r = _cli([*args, "-o", str(remote), "--server", server.url], insp)
+            assert r.exit_code == 0, r.output
+            if fmt in ("svg", "png"):
+                assert r.output == f"wrote {remote}\n"
+            assert remote.read_bytes() == local.read_bytes(), (args, direction)
+            if fmt == "png":
+                width, height = _png_size(remote.read_bytes())
+                assert 100 < width < 20_000 and 100 < height < 20_000, (width, height)
+        # Without -o, json goes to standard output as locally.
+        args = ["trace", lot, *direction, "--format", "json"]
+        remote_out = _cli([*args, "--server", server.url], insp)
+        assert remote_out.exit_code == 0 and remote_out.output == _cli([*args, "--db", world.db]).output
+    # Fewer lots drawn, a smaller picture; a limit the service refuses is named.
+    full, few = tmp_path / "full.png", tmp_path / "few.png"
+    _cli(["trace", LOT, "--format", "png", "-o", str(full), "--server", server.url], insp)
+    _cli(["trace", LOT, "--format", "png", "--max-nodes", "2", "-o", str(few), "--server", server.url], insp)
+    assert _png_size(few.read_bytes()) != _png_size(full.read_bytes())
+    with server.client(insp) as c:
+        r = c.get(f"/v1/lots/{LOT}/trace", params={"format": "png", "max_nodes": 501})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.max_nodes"
+        r = c.get(f"/v1/lots/{LOT}/trace", params={"format": "png"})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    # An enterprise gets the origin summary, not a picture: refused, and nothing written.
+    out = tmp_path / "refused.png"
+    r = _cli(["trace", LOT, "--format", "png", "-o", str(out), "--server", server.url], world.tokens["A"])
+    assert r.exit_code == 1 and "HTTP 403" in r.output and not out.exists()
 
 
 def test_cli_submit_over_the_server(server: Server, world: World, tmp_path: Path) -> None:

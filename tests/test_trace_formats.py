@@ -92,6 +92,31 @@ def test_picture_of_a_large_trace_is_cut(traced: tuple[Store, BackTrace, Forward
     assert f"showing 4 of {len(back.nodes)} nodes" in text and "not shown" in text
 
 
+def test_picture_of_a_cut_trace_is_the_same_in_every_process(
+    traced: tuple[Store, BackTrace, ForwardTrace], tmp_path: Path
+) -> None:
+    """String hashing differs between processes (PYTHONHASHSEED); the lots kept must not move with it
+    (``trace --server`` draws in the service's process and must write the local command's bytes)."""
+    import os
+    import subprocess
+    import sys
+
+    store, back, _ = traced
+    assert len(back.nodes) > 4
+    pictures = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"cut-{seed}.svg"
+        cli = "from reetrace.cli import main; main()"
+        args = ["-c", cli, "trace", "MAG:MAG1", "--format", "svg", "--max-nodes", "4", "-o", str(out)]
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        r = subprocess.run(
+            [sys.executable, *args, "--db", store.url], env=env, capture_output=True, timeout=300
+        )
+        assert r.returncode == 0, r.stderr.decode()
+        pictures.add(out.read_bytes())
+    assert len(pictures) == 1
+
+
 def test_cli(traced: tuple[Store, BackTrace, ForwardTrace], tmp_path: Path) -> None:
     store, _, _ = traced
     run = CliRunner().invoke

@@ -101,27 +101,29 @@ def submit(
     return receipt
 
 
-def trace(server: str, lot: str, *, forward: bool, fmt: str, output: str | None, findings: bool) -> None:
-    """``reetrace trace --server``: the service renders; an enterprise gets its origin summary."""
+def trace(
+    server: str, lot: str, *, forward: bool, fmt: str, output: str | None, findings: bool, max_nodes: int
+) -> None:
+    """``reetrace trace --server``: the service renders what the local command would (the same bytes
+    for every format but json, whose document is the local one too once put in the same stable form);
+    an enterprise gets its origin summary."""
     import sys
 
-    if fmt == "png":
-        raise click.UsageError("--server draws svg, not png")
-    params = {
+    from reetrace.cli.common import json_bytes, write_output
+    from reetrace.cli.trace import stable_trace
+
+    params: dict[str, Any] = {
         "direction": "forward" if forward else "back",
         "format": "text" if fmt == "tree" else fmt,
         "findings": str(findings).lower(),
     }
+    if fmt in ("svg", "png"):
+        params["max_nodes"] = max_nodes
     resp = request(server, "GET", f"/v1/lots/{lot}/trace", params=params)
-    if fmt == "json":
-        import orjson
-
-        data = orjson.dumps(resp.json(), option=orjson.OPT_INDENT_2) + b"\n"
-    else:
-        data = resp.content
+    data = json_bytes(stable_trace(resp.json())) if fmt == "json" else resp.content
     if output:
-        Path(output).write_bytes(data)
-        if fmt == "svg":
+        write_output(output, data)
+        if fmt in ("svg", "png"):
             click.echo(f"wrote {output}", err=True)
     else:
         sys.stdout.buffer.write(data)

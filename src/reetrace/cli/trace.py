@@ -68,7 +68,9 @@ def trace_cmd(
     if server:
         from reetrace.cli import client
 
-        client.trace(server, lot, forward=forward, fmt=fmt, output=output, findings=findings)
+        client.trace(
+            server, lot, forward=forward, fmt=fmt, output=output, findings=findings, max_nodes=max_nodes
+        )
         return
     hook = reetrace.audit_findings if findings else None
     result: reetrace.BackTrace | reetrace.ForwardTrace

@@ -83,7 +83,13 @@ def render_picture(
     full = as_graph(result)
     back = isinstance(result, BackTrace)
     kept = _keep(full, result.lot, back, max_nodes, max_layers)
-    g = full.subgraph(kept).copy()
+    # Not ``full.subgraph(kept)``: a subgraph smaller than its graph iterates its nodes in the order of
+    # a set, which changes with the process's string hashing, and so did the picture of a cut trace
+    # (two runs, or ``trace --server`` and the local command, drew the same lots in other places).
+    keep = set(kept)
+    g = nx.DiGraph(**full.graph)
+    g.add_nodes_from((n, full.nodes[n]) for n in kept)
+    g.add_edges_from((u, v, d) for u, v, d in full.edges(data=True) if u in keep and v in keep)
     hidden = {n: sum(1 for m in nx.all_neighbors(full, n) if m not in g) for n in g}
 
     # Columns, compacted after the cut.

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -20,14 +19,14 @@ router = APIRouter(prefix="/v1", tags=["lots"])
 Lot = Annotated[str, "ENT:LOT"]
 _MEDIA = {
     "dot": "text/vnd.graphviz", "graphml": "application/graphml+xml", "svg": "image/svg+xml",
-    "text": "text/plain; charset=utf-8",
+    "png": "image/png", "text": "text/plain; charset=utf-8",
 }  # fmt: skip
+#: Most lots a picture may draw: the CLI's ``--max-nodes`` is the user's own CPU, the service's is shared.
+MAX_PICTURE_NODES = 500
 
 
 def _text(render: Any) -> Response:
     """What ``reetrace trace`` prints, as plain text (the CLI's ``--server`` prints it as is)."""
-    import io
-
     from rich.console import Console
 
     buf = io.StringIO()
@@ -98,8 +97,11 @@ def trace(
     store: ReadStore,
     lot: str,
     direction: Annotated[Literal["back", "forward"], Query()] = "back",
-    format: Annotated[Literal["json", "text", "svg", "dot", "graphml"], Query()] = "json",
+    format: Annotated[Literal["json", "text", "svg", "png", "dot", "graphml"], Query()] = "json",
     findings: Annotated[bool, Query()] = True,
+    max_nodes: Annotated[
+        int, Query(ge=1, le=MAX_PICTURE_NODES, description="svg, png: most lots drawn")
+    ] = reetrace.PICTURE_MAX_NODES,
 ) -> Any:
     """Trace a lot back to its origins or forward to where it went.
 
@@ -131,12 +133,11 @@ def trace(
         return result.to_dict()
     if format == "text":
         return _text(lambda console: reetrace.print_trace(result, console))
-    if format == "svg":
-        with tempfile.TemporaryDirectory(prefix="reetrace-trace-") as tmp:
-            path = os.path.join(tmp, "trace.svg")
-            reetrace.render_picture(result, path, "svg")
-            with open(path, "rb") as fh:
-                return Response(fh.read(), media_type=_MEDIA["svg"])
+    if format in ("svg", "png"):
+        # The very drawing ``reetrace trace --format svg|png`` makes, so ``--server`` writes the same file.
+        buf = io.BytesIO()
+        reetrace.render_picture(result, buf, format, max_nodes=max_nodes)
+        return Response(buf.getvalue(), media_type=_MEDIA[format])
     graph = reetrace.trace_graph(result)
     text = reetrace.graph_to_dot(graph) if format == "dot" else reetrace.graph_to_graphml(graph)
     return Response(text, media_type=_MEDIA[format])
