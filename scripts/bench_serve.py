@@ -6,7 +6,9 @@ files submitted in-process by the library, in the same run, each on a fresh data
     .venv/bin/python scripts/bench_serve.py --scale 10 --months 1 --stream-mb 500
 
 Reported: submissions/s and events/s of both, the ratio, p50/p95/max latency per request, the p95 of a
-100-event file submitted alone (uncontended), and the server's RSS (sum over its processes, sampled
+100-event file submitted alone (uncontended); reads (``--reads`` requests: a lot, a lot-code prefix search
+and a lot's trace back, in turn, over ``--clients`` connections) per second and their latency, next to
+the same library calls made in-process one after another; and the server's RSS (sum over its processes, sampled
 every 50 ms) before, at peak and after ``--stream-mb`` MB of valid uploads streamed through it. Proof
 that nothing is lost: every receipt is present and is read back from the log, the envelope positions and
 their events are contiguous and the log has no gap, and ``reetrace.verify`` passes on both databases.
@@ -51,8 +53,12 @@ class Deadline:
             raise SystemExit(f"bench_serve: wall-clock limit reached during {what}")
 
 
+#: Name prefix of the throwaway databases (``--db-prefix``: people sharing a server tell theirs apart).
+DB_PREFIX = "reetrace_bench_"
+
+
 def fresh_db() -> str:
-    name = f"reetrace_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{DB_PREFIX}{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{ADMIN.rsplit('/', 1)[0]}/{name}"
@@ -138,6 +144,8 @@ def prepare(db: str, data: Path, enterprises: list[str]) -> dict[str, str]:
         for ent in enterprises:
             reetrace.add_principal(store, f"p-{ent}", "enterprise", enterprise=ent)
             tokens[ent] = reetrace.issue_token(store, f"p-{ent}").token
+        reetrace.add_principal(store, "inspector", "inspector")
+        tokens["inspector"] = reetrace.issue_token(store, "inspector").token
     finally:
         store.dispose()
     return tokens
@@ -225,6 +233,80 @@ def through_service(
             "receipts": receipts}  # fmt: skip
 
 
+def sample_lots(data: Path, manifest: list[dict[str, Any]], n: int) -> list[str]:
+    """``n`` lots the dataset creates (``ENT:LOT``), spread over its files, in a fixed order."""
+    lots: list[str] = []
+    per_file = max(1, n // max(1, len(manifest)) + 1)
+    for e in manifest:
+        found = 0
+        with (data / e["file"]).open("rb") as fh:
+            for line in fh:
+                for out in orjson.loads(line).get("outputs") or []:
+                    if found < per_file:
+                        code = out["lot"]  # a code may already carry its ENT: prefix
+                        lots.append(code if ":" in code else f"{e['enterprise']}:{code}")
+                        found += 1
+                if found >= per_file:
+                    break
+    return lots[:n]
+
+
+def _read_calls(lot: str, k: int) -> tuple[str, dict[str, Any]]:
+    """The k-th read of the mix: a lot, a prefix search, a trace back (JSON, no findings)."""
+    if k % 3 == 0:
+        return f"/v1/lots/{lot}", {}
+    if k % 3 == 1:
+        return "/v1/lots", {"prefix": lot[: max(len(lot) - 2, lot.index(":") + 2)], "limit": 20}
+    return f"/v1/lots/{lot}/trace", {"findings": "false"}
+
+
+def reads_in_process(db: str, lots: list[str], n: int) -> dict[str, Any]:
+    """The same ``n`` reads as :func:`reads_through_service`, by the library in this process, in turn."""
+    store = reetrace.open_store(db, read_only=True)
+    try:
+        t0 = time.perf_counter()
+        for k in range(n):
+            lot = lots[k % len(lots)]
+            if k % 3 == 0:
+                reetrace.lot_report(store, lot)
+            elif k % 3 == 1:
+                prefix = _read_calls(lot, k)[1]["prefix"]
+                reetrace.find_lots(store, prefix, limit=20)
+            else:
+                with store.reading() as conn:
+                    reetrace.trace_back(conn, lot).to_dict()
+        secs = time.perf_counter() - t0
+    finally:
+        store.dispose()
+    return {"seconds": secs, "reads": n}
+
+
+def reads_through_service(url: str, token: str, lots: list[str], n: int, clients: int) -> dict[str, Any]:
+    """``n`` reads over ``clients`` connections at once (each answered 200, else the run stops)."""
+    local = threading.local()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(k: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(
+                base_url=url, timeout=REQUEST_TIMEOUT_S, headers={"Authorization": f"Bearer {token}"}
+            )
+        path, params = _read_calls(lots[k % len(lots)], k)
+        t = time.perf_counter()
+        r = local.client.get(path, params=params)
+        dt = time.perf_counter() - t
+        if r.status_code != 200:
+            raise SystemExit(f"GET {path}: HTTP {r.status_code} {r.text[:300]}")
+        with lock:
+            latencies.append(dt)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one, range(n)))
+    return {"seconds": time.perf_counter() - t0, "reads": n, "latencies": latencies}
+
+
 def mine_file(path: Path, enterprise: str, site: str, period: str, tag: str, events: int) -> int:
     with path.open("wb") as fh:
         for i in range(events):
@@ -276,6 +358,7 @@ def stream(
 
 
 def main() -> None:
+    global DB_PREFIX
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=2.0)
     ap.add_argument("--months", type=int, default=3)
@@ -284,8 +367,11 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=40, help="100-event files submitted alone, for the p95")
     ap.add_argument("--stream-mb", type=int, default=500)
     ap.add_argument("--file-mb", type=int, default=25)
+    ap.add_argument("--reads", type=int, default=600, help="read requests (lot, search, trace) after the day")
+    ap.add_argument("--db-prefix", default=DB_PREFIX, help="name prefix of the throwaway databases")
     ap.add_argument("--limit-s", type=float, default=1800, help="wall-clock limit of the whole run")
     args = ap.parse_args()
+    DB_PREFIX = args.db_prefix
     dl = Deadline(args.limit_s)
     with tempfile.TemporaryDirectory(prefix="reetrace-bench-serve-") as tmpdir:
         tmp = Path(tmpdir)
@@ -311,6 +397,10 @@ def main() -> None:
             time.sleep(0.3)
             rss_idle = rss_tree_kb(proc.pid) / 1024
             svc = through_service(url, data, manifest, tokens, args.clients, dl)
+            dl.check("reads")
+            lots = sample_lots(data, manifest, 200)
+            lib_reads = reads_in_process(db_svc, lots, args.reads)
+            svc_reads = reads_through_service(url, tokens["inspector"], lots, args.reads, args.clients)
             dl.check("uncontended files")
             small = uncontended(url, tokens[ent], ent, site, tmp, args.small, "2025-12")
             rss_before_stream = rss_tree_kb(proc.pid) / 1024
@@ -346,6 +436,15 @@ def main() -> None:
     print(
         f"latency per submission under load: p50 {statistics.median(lat) * 1000:.0f} ms, "
         f"p95 {pct(lat, 0.95) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
+    )
+    rlat = svc_reads["latencies"]
+    lib_rps = lib_reads["reads"] / lib_reads["seconds"]
+    svc_rps = svc_reads["reads"] / svc_reads["seconds"]
+    print(
+        f"reads (lot, prefix search, trace back in turn; {len(lots)} lots): in-process sequential "
+        f"{lib_rps:.0f} reads/s; service ({args.workers} workers, {args.clients} clients) {svc_rps:.0f} reads/s "
+        f"->  {svc_rps / lib_rps:.2f}x in-process; p50 {statistics.median(rlat) * 1000:.0f} ms, "
+        f"p95 {pct(rlat, 0.95) * 1000:.0f} ms, max {max(rlat) * 1000:.0f} ms"
     )
     print(
         f"100-event file alone ({args.small} runs): p50 {statistics.median(small) * 1000:.0f} ms, "

@@ -15,7 +15,9 @@ from reetrace.cli.tlog import log_key_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @db_option
-@click.option("--read-db", metavar="URL", help="A read replica for reads (default: the primary).")
+@click.option("--read-db", metavar="URL",
+              help="A streaming replica of --db for reads (lots, search, traces, audit, pages); writes, "
+                   "tokens and a submitter's own receipts stay on --db.  [default: --db]")  # fmt: skip
 @click.option("--max-upload-mb", default=256.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Largest submission accepted (413 beyond it).")  # fmt: skip
 @click.option("--lock-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
@@ -31,7 +33,8 @@ def serve_cmd(
     Stateless: run any number of workers and hosts over one PostgreSQL. Refuses to start without an
     admin principal (reetrace principal add NAME --role admin). With --log-key, every submission answers
     with a signed Merkle receipt and GET /v1/log/checkpoint publishes the signed checkpoint (the
-    /v1/log endpoints need no token).
+    /v1/log endpoints need no token). With --read-db, a replica that does not answer makes reads answer
+    503 while writes go on; /health reports both databases.
 
     Example: reetrace serve --db postgresql://reetrace@db/reetrace --workers 4 --log-key log.key
     """
