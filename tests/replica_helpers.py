@@ -96,9 +96,10 @@ class Replication:
             conn.execute("SELECT pg_wal_replay_resume()")
 
     def catch_up(self) -> None:
-        """Wait (bounded) until the replica has replayed everything the primary has written so far."""
+        """Wait (bounded) until the replica has replayed everything the primary has put in its WAL so far,
+        committed or not (the insert position: a lock held by an open transaction counts too)."""
         with self.admin() as conn:
-            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
         assert row is not None
         target = row[0]
         deadline = time.monotonic() + STEP_TIMEOUT_S

@@ -9,6 +9,7 @@ cannot be started the tests fail; they are never skipped.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -223,6 +224,48 @@ def test_a_replica_that_is_down_makes_reads_503_and_writes_still_work(
         assert _lot(ins, "NMMINE:dn-LOT-0") == 200
     assert httpx.get(f"{server.url}/health", timeout=30).json()["status"] == "ok"
     assert "Traceback" not in server.text_log()
+
+
+def test_a_read_the_replica_breaks_off_answers_503(
+    server: Server, world: World, replication: Replication
+) -> None:
+    """A connection lost in the middle of a read (here: terminated on the replica while the read waits
+    for a lock the primary holds and the replica replays) is a 503 to retry, not a 500."""
+    import concurrent.futures
+
+    lot = "NBMAG:MAG-2503-0042"
+    with replication.admin(dbname="reetrace") as primary:
+        primary.execute("BEGIN")
+        primary.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # replayed on the replica
+        try:
+            replication.catch_up()
+            with (
+                concurrent.futures.ThreadPoolExecutor(1) as pool,
+                server.client(world.tokens["inspector"]) as ins,
+                replication.admin("replica") as replica,
+            ):
+                pending = pool.submit(ins.get, f"/v1/lots/{lot}")
+                waiting = (
+                    "SELECT pid FROM pg_stat_activity WHERE datname = 'reetrace' AND wait_event_type = 'Lock'"
+                )
+                pids: list[tuple[object, ...]] = []
+                for _ in range(600):  # bounded: the read reaches the lock within a minute
+                    pids = replica.execute(waiting).fetchall()
+                    if pids or pending.done():
+                        break
+                    time.sleep(0.1)
+                assert pids, "the read never waited on the replica"
+                for (pid,) in pids:
+                    replica.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                r = pending.result(timeout=120)
+        finally:
+            primary.execute("ROLLBACK")
+    assert r.status_code == 503, r.text
+    assert r.json()["detail"] == "the database could not answer this request; retry later"
+    assert r.headers["retry-after"] == "5"
+    replication.catch_up()
+    with server.client(world.tokens["inspector"]) as ins:
+        assert _lot(ins, lot) == 200
 
 
 def test_a_read_only_store_is_never_migrated_nor_appended_to(replication: Replication, world: World) -> None:

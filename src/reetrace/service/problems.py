@@ -127,7 +127,7 @@ def install(app: FastAPI) -> None:
     async def _operational(_req: Request, exc: sa.exc.OperationalError) -> Response:
         # A connection lost mid-request, or a replica cancelling a query whose rows its WAL replay must
         # remove ("conflict with recovery"): the database's state, not the request, so 503 and retry.
-        log.warning("503: %s", str(exc.orig or exc).strip().splitlines()[:1])
+        log.warning("503: %s", (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0])
         return problem_response(503, "the database could not answer this request; retry later",
                                 headers={"Retry-After": "5"})  # fmt: skip
 
