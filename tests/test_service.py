@@ -459,8 +459,8 @@ def test_cli_submit_over_the_server(server: Server, world: World, tmp_path: Path
 
 
 def test_reads_go_to_the_replica_and_receipts_to_the_primary(tmp_path: Path) -> None:
-    """--read-db: lists and lots come from the replica (here a stale copy of a SQLite primary: PostgreSQL
-    streaming replication is not set up in CI), a receipt from the primary."""
+    """--read-db: lists and lots come from the replica (here a stale copy of a SQLite primary; a real
+    PostgreSQL streaming replica is in tests/test_replica.py), a receipt from the primary."""
     import shutil
 
     world = build_world(f"sqlite:///{tmp_path / 'primary.db'}")
