@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 
 import reetrace
@@ -75,7 +76,7 @@ def test_the_fixture_runs_a_streaming_replica_that_refuses_writes(
 ) -> None:
     with replication.admin("replica", "reetrace") as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
-        with pytest.raises(Exception, match="read-only transaction"):
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="read-only transaction"):
             conn.execute("CREATE TABLE h_replica_probe (x int)")
     with replication.admin() as conn:
         row = conn.execute("SELECT state FROM pg_stat_replication").fetchone()
