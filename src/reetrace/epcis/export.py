@@ -87,6 +87,13 @@ _TAIL = [
 _N_EVENT_TYPE, _N_EVENT_ID, _N_REPORTER = map(h.hash_name, (v.X_EVENT_TYPE, v.X_EVENT_ID, v.X_REPORTER))
 
 
+@lru_cache(maxsize=1024)  # document kinds are few
+def _btt(kind: str) -> tuple[str, str]:
+    """A document kind's business transaction type, and the start of its item in the pre-hash string."""
+    btt = v.btt(kind)
+    return btt, f"type={h.vocab(btt, 'BTT-')}bizTransaction="
+
+
 def _quantities(lines: list[Record], lot_ids: LotIds, name: str, parts: list[str]) -> list[dict[str, Any]]:
     out = []
     items = []
@@ -165,12 +172,14 @@ def _epcis(rec: Record, lot_ids: LotIds) -> dict[str, Any]:
             out["bizLocation"] = {"id": uri}
             parts.append("bizLocationid=" + h.canon(uri))
     if documents := rec.get("documents"):
-        txs = out["bizTransactionList"] = [
-            {"type": v.btt(k), "bizTransaction": doc_uri(k, d)} for k, d in documents.items()
-        ]
-        items = sorted(
-            f"type={h.vocab(x['type'], 'BTT-')}bizTransaction={h.canon(x['bizTransaction'])}" for x in txs
-        )
+        txs, items = [], []
+        for k, d in documents.items():
+            btt, pre = _btt(k)
+            uri = doc_uri(k, d)
+            txs.append({"type": btt, "bizTransaction": uri})
+            items.append(pre + h.canon(uri))
+        out["bizTransactionList"] = txs
+        items.sort()
         rest.append("bizTransactionList" + "".join(items))
     me = party_uri(rec["enterprise"])
     other = rec.get("counterparty")

@@ -192,7 +192,12 @@ def _ordered(name: str, value: Any, ns: Mapping[str, str]) -> str:
 
 def canon(value: object) -> str:
     """A value as the pre-hash string writes it (default namespaces)."""
-    return _canon_default(value) if type(value) is str else _canon(value, DEFAULT_NAMESPACES)
+    # The two usual types first, as _canon writes them, without its chain of type tests.
+    if type(value) is str:
+        return _canon_default(value)
+    if type(value) is float:
+        return str(int(value)) if value.is_integer() else repr(value)
+    return _canon(value, DEFAULT_NAMESPACES)
 
 
 def vocab(value: object, kind: str) -> str:
@@ -208,7 +213,7 @@ def hash_name(key: str) -> str:
 def leaf(name: str, value: object) -> str:
     """``name=value`` of a plain value (``name`` already from :func:`hash_name`), as the generic walk
     writes a key outside the fixed order."""
-    text = _canon_default(value) if type(value) is str else _canon(value, DEFAULT_NAMESPACES)
+    text = canon(value)
     return f"{name}={text}" if text else name
 
 
