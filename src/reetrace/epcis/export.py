@@ -1,8 +1,10 @@
 """reetrace events -> EPCIS 2.0 JSON-LD (docs/epcis-mapping.md), one event or a streamed document.
 
-Speed matters (a store's whole log is exported in one go), so an event is read attribute by attribute into
-plain dicts, never through ``model_dump``, and a document is written event by event with orjson: memory
-holds one event, not the document. Every event carries its CBV 2.0 event hash as ``eventID``.
+Speed matters (a store's whole log is exported in one go). The mapping works on an event's canonical
+record (a plain dict: ``Event.canonical()``, or the record bytes of a log frame decoded as they are, so a
+store export never builds an :class:`Event`), writes the CBV 2.0 pre-hash string while it builds the EPCIS
+event instead of walking the result a second time, and a document is written event by event with orjson:
+memory holds one event, not the document. Every event carries its CBV 2.0 event hash as ``eventID``.
 
 A ``retract`` becomes what CBV 2.0 calls an error declaration: the retracted event, unchanged (so with the
 same hash ID), plus ``errorDeclaration``. That needs the retracted event itself: pass ``retracted`` to
