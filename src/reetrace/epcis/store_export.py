@@ -64,10 +64,10 @@ def _select(enterprise: str | None, period: str | None, submission: int | None) 
     return q.order_by(log.c.position)
 
 
-def _stream(conn: Connection, q: sa.Select[tuple[Any, ...]]) -> Iterator[Record]:
+def _stream(conn: Connection, q: sa.Select[tuple[Any, ...]]) -> Iterator[bytes]:
     with conn.execution_options(stream_results=True, yield_per=2000).execute(q) as rows:
         for (body,) in rows:
-            yield record_of_frame(bytes(body))
+            yield bytes(body)
 
 
 def _traced_positions(conn: Connection, lot: str, forward: bool) -> list[int]:
@@ -87,12 +87,12 @@ def _traced_positions(conn: Connection, lot: str, forward: bool) -> list[int]:
     return sorted(found)
 
 
-def _by_positions(conn: Connection, positions: list[int]) -> Iterator[Record]:
+def _by_positions(conn: Connection, positions: list[int]) -> Iterator[bytes]:
     for i in range(0, len(positions), _CHUNK):
         chunk = positions[i : i + _CHUNK]
         q = sa.select(log.c.body).where(log.c.position.in_(chunk)).order_by(log.c.position)
         for (body,) in conn.execute(q):
-            yield record_of_frame(bytes(body))
+            yield bytes(body)
 
 
 def _resolver_query() -> sa.Select[tuple[Any, ...]]:
@@ -140,11 +140,9 @@ def select_events(
     forward: bool = False,
     submission: int | None = None,
 ) -> Iterable[Event]:
-    """The recorded events a selection names, in log order (an iterator over a streaming cursor)."""
-    records = select_records(
-        conn, enterprise=enterprise, period=period, lot=lot, forward=forward, submission=submission
-    )
-    return (Event.model_validate(r, context={RECORDED: True}) for r in records)
+    """The recorded events a selection names, in log order (an iterator over a streaming cursor), each
+    validated back into an :class:`Event` (as ``verify`` reads it)."""
+    return map(event_of_frame, _frames(conn, enterprise, period, lot, forward, submission))
 
 
 def select_records(
@@ -157,6 +155,18 @@ def select_records(
     submission: int | None = None,
 ) -> Iterable[Record]:
     """The records a selection names, in log order (an iterator over a streaming cursor)."""
+    return map(record_of_frame, _frames(conn, enterprise, period, lot, forward, submission))
+
+
+def _frames(
+    conn: Connection,
+    enterprise: str | None,
+    period: str | None,
+    lot: str | None,
+    forward: bool,
+    submission: int | None,
+) -> Iterator[bytes]:
+    """The log frames a selection names, in log order."""
     if lot is not None:
         if enterprise is not None or period is not None or submission is not None:
             raise ValueError("--lot exports a lot's traced events: it takes no enterprise or period")
