@@ -3,6 +3,7 @@ streamed writer equals the in-memory document, and every event type survives a r
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from epcis_event_hash_generator import hash_generator, json_to_py
 
 from reetrace.epcis import LotIds, MissingRetracted, document, event_to_epcis, parse_document, write_document
-from reetrace.epcis.hashid import prehash
+from reetrace.epcis.hashid import event_hash_id, prehash
 from reetrace.generate import generate
 from reetrace.intake.files import read_events
 from reetrace.models import Event
@@ -168,3 +169,59 @@ def test_gtin_hook_writes_gs1_digital_links_and_reads_them_back() -> None:
     assert isinstance(back, Event) and back.canonical() == ev.canonical()
     [(_, refused)] = parse_document(orjson.dumps(doc))
     assert isinstance(refused, list) and "no lot is known" in refused[0].reason
+
+
+def _digest(events: list[Event], lot_ids: LotIds | None = None) -> str:
+    from datetime import UTC, datetime
+
+    buf = io.BytesIO()
+    kw: dict[str, Any] = {"lot_ids": lot_ids} if lot_ids is not None else {}
+    write_document(iter(events), buf, creation_date=datetime(2025, 4, 1, tzinfo=UTC), **kw)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def test_exported_bytes_are_pinned(generated_month: list[Event]) -> None:
+    """The whole document of fixed datasets, byte for byte: a faster writer must not change one byte (the
+    digests were taken before the export was optimised; hash IDs are also checked against the reference
+    above, but this pins everything else too: key order, number spelling, escaping)."""
+    assert _digest(all_types()) == PINNED["all_types"]
+    gtins = LotIds({"GXIMP:MM-ION-0311": "9521234543213", "NMSEP:PRND-2503-A": "95212345"})
+    assert _digest(all_types(), gtins) == PINNED["all_types+gtins"]
+    assert _digest(generated_month) == PINNED["generated_month"]
+
+
+PINNED = {
+    "all_types": "57209c14c9fd6b863ad3fff0d6bcf72ef73d3b6f7a638726af1c28aae794291c",
+    "all_types+gtins": "853068eb68c633e5314f67e22d3dbb7e0045bd388bae25053fd9e0fda8b4a757",
+    "generated_month": "a9ba6a098db42997382fbc34803d63033ea6a45b92e90d230eee6457e8728acb",
+}
+
+
+def _odd(ev: Event, i: int, *, infinite: bool = True) -> Event:
+    """The event with values the canonicalisation rewrites: a note or reason that reads as a number or
+    starts with our prefix, documents of an unknown kind with characters that need percent-encoding.
+    (GS1's reference implementation fails on values that read as infinite numbers: ``infinite=False``.)"""
+    rec = ev.canonical()
+    notes = ["reetrace:x y", "1.50", "+08:00", "urn:epcglobal:cbv:bizstep:shipping", "nan", "1e400"]
+    reasons = ["007", "-0.0", "inf" if infinite else "12.0", "x"]
+    rec["note"] = notes[i % (6 if infinite else 5)]
+    if "reason" in rec:
+        rec["reason"] = reasons[i % 4]
+    if ev.type != "retract":
+        rec["documents"] = {"customs_entry": "报关 1/2", "invoice": "INV:7", f"k{i}": "10"}
+    return Event.model_validate(rec)
+
+
+def test_the_exporters_hash_ids_equal_the_generic_walk(generated_month: list[Event]) -> None:
+    """The exporter writes each pre-hash string while it builds the event; hashid.prehash walks the finished
+    dict (and is compared with GS1's reference above). Both must agree on every event."""
+    events = all_types()
+    odd = [_odd(e, i) for i, e in enumerate(events)]
+    gtins = LotIds({"GXIMP:MM-ION-0311": "9521234543213", "NMSEP:PRND-2503-A": "95212345"})
+    for evs, ids in ((generated_month, LotIds()), (events, gtins), (odd, LotIds()), (odd, gtins)):
+        exported = document(evs, lot_ids=ids)["epcisBody"]["eventList"]
+        assert len(exported) == len(evs)
+        for ev in exported:
+            assert ev["eventID"] == event_hash_id(ev), ev
+    finite = document([_odd(e, i, infinite=False) for i, e in enumerate(events)])
+    assert _reference_ids(finite) == [e["eventID"] for e in finite["epcisBody"]["eventList"]]

@@ -4,6 +4,7 @@ semantics answering a capture job, the job read back, and the SimpleEventQuery s
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,10 +14,12 @@ import httpx
 import jsonschema
 import orjson
 import pytest
+import sqlalchemy as sa
 
 import reetrace
 from reetrace.epcis.export import CONTEXT, event_to_epcis
 from reetrace.models import Event
+from reetrace.store.schema import log
 from tests.epcis_helpers import schema
 from tests.service_helpers import A, B, Server, World, build_world, head, start_server, verify_db
 
@@ -54,11 +57,13 @@ def document(records: list[dict[str, Any]]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def gains(tag: str, n: int = 2, *, enterprise: str = A, site: str = "NB-MAG") -> list[dict[str, Any]]:
-    """A new month (April 2025) of stock-take gains, each creating a new lot of PrNd metal."""
+def gains(
+    tag: str, n: int = 2, *, enterprise: str = A, site: str = "NB-MAG", month: str = "2025-04"
+) -> list[dict[str, Any]]:
+    """A new month (April 2025 unless told) of stock-take gains, each creating a new lot of PrNd metal."""
     return [
         {"event_id": f"{tag}-{i}", "type": "adjust", "enterprise": enterprise, "site": site,
-         "occurred_at": f"2025-04-{i + 2:02d}T10:00:00+08:00", "reason": "stock-take: drum found",
+         "occurred_at": f"{month}-{i + 2:02d}T10:00:00+08:00", "reason": "stock-take: drum found",
          "outputs": [{"lot": f"{tag}-LOT-{i}", "product": "PrNd metal", "form": "metal", "mass_kg": 100 + i,
                       "re_metal_pct": 99.5, "elements": {"Pr": 25.0, "Nd": 75.0}}]}
         for i in range(n)
@@ -250,3 +255,180 @@ def test_a_recorded_job_is_answered_by_another_process_a_refused_one_is_not(
             assert c.get(bad.headers["Location"]).status_code == 404
     finally:
         other.stop()
+
+
+# --- Who captured: the envelope in the log, and the job ------------------------------------------------------
+
+
+def test_the_capturing_principal_is_recorded_in_the_envelope_and_shown_in_the_job(
+    server: Server, world: World
+) -> None:
+    tag = f"WHO{uuid.uuid4().hex[:6]}"
+    agent = {"User-Agent": "partner-epcis-client/2.1"}
+    r = call(server, world, "A", "POST", "/v1/epcis/capture", json=document(gains(tag)), headers=agent)
+    assert r.status_code == 202 and r.json()["success"] is True, r.text
+    position = r.json()["reetrace:position"]
+    expected = {"principal": "ent-a", "token": world.token_ids["A"], "address": "127.0.0.1",
+                "user_agent": "partner-epcis-client/2.1"}  # fmt: skip
+    assert r.json()["reetrace:submitter"] == expected
+    # The envelope in the hash-chained log says who captured, with the token's id and never the token.
+    store = reetrace.open_store(world.db)
+    try:
+        with store.reading() as conn:
+            kind, body = conn.execute(
+                sa.select(log.c.kind, log.c.body).where(log.c.position == position)
+            ).one()
+    finally:
+        store.dispose()
+    envelope = orjson.loads(body)["record"]
+    assert kind == "submission" and envelope["source"] == f"capture:{r.json()['captureID']}"
+    assert envelope["submitter"] == expected
+    assert world.tokens["A"].encode() not in bytes(body)
+    assert verify_db(world.db) == head(world.db)[0]
+    # The job, read back from the log, shows it to those who may read the job; another enterprise may not.
+    for role in ("A", "inspector", "admin"):
+        got = call(server, world, role, "GET", r.headers["Location"])
+        assert got.status_code == 200 and got.json()["reetrace:submitter"] == expected, (role, got.text)
+    refused = call(server, world, "B", "GET", r.headers["Location"])
+    assert refused.status_code == 403 and "ent-a" not in refused.text
+    # A refused capture (nothing written) keeps who asked in its job, for the same readers.
+    bad = document(gains(tag + "X"))
+    bad["epcisBody"]["eventList"][0]["quantityList"][0]["uom"] = "EA"
+    r = call(server, world, "A", "POST", "/v1/epcis/capture", json=bad, headers=agent)
+    assert r.json()["success"] is False and r.json()["reetrace:submitter"] == expected
+    assert call(server, world, "B", "GET", r.headers["Location"]).status_code == 403
+
+
+# --- Paging ------------------------------------------------------------------------------------------------------
+
+_NEXT = re.compile(r'^<(/v1/epcis/events\?[^>]+)>; rel="next"$')
+JUNE = {"GE_eventTime": "2025-06-01T00:00:00+08:00", "LT_eventTime": "2025-07-01T00:00:00+08:00"}
+
+
+def _page(server: Server, world: World, role: str, url: str, **kw: Any) -> tuple[list[str], str | None]:
+    r = call(server, world, role, "GET", url, **kw)
+    assert r.status_code == 200, r.text
+    link = r.headers.get("Link")
+    if link is None:
+        return event_ids(r.json()), None
+    m = _NEXT.match(link)
+    assert m, link
+    assert r.json()["reetrace:truncated"] is True
+    return event_ids(r.json()), m.group(1)
+
+
+def test_walking_the_pages_gives_every_event_once_in_order_while_events_are_appended(
+    server: Server, world: World
+) -> None:
+    tag = f"PG{uuid.uuid4().hex[:6]}"
+    assert call(server, world, "A", "POST", "/v1/epcis/capture",
+                json=document(gains(tag, 7, month="2025-06"))).json()["success"]  # fmt: skip
+    everything, more = _page(server, world, "inspector", "/v1/epcis/events", params={**JUNE, "perPage": 100})
+    assert more is None and everything == [f"{tag}-{i}" for i in range(7)]
+    walked: list[str] = []
+    url: str | None = "/v1/epcis/events"
+    kw: dict[str, Any] = {"params": {**JUNE, "perPage": 3}}
+    pages = 0
+    while url is not None and pages < 10:
+        ids, url = _page(server, world, "inspector", url, **kw)
+        kw = {}  # the Link is the whole next address
+        walked += ids
+        pages += 1
+        # Matching events appended during the walk: they belong to the next walk, not to this one.
+        extra = document(gains(f"{tag}N{pages}", 2, month="2025-06"))
+        assert call(server, world, "A", "POST", "/v1/epcis/capture", json=extra).json()["success"]
+    assert pages == 3 and walked == everything
+    # A new walk sees them, each once and in log order.
+    again, _ = _page(server, world, "inspector", "/v1/epcis/events", params={**JUNE, "perPage": 100})
+    assert again == everything + [f"{tag}N{p}-{i}" for p in (1, 2, 3) for i in range(2)]
+    # perPage above the server's maximum is capped, not refused.
+    capped, _ = _page(server, world, "inspector", "/v1/epcis/events", params={**JUNE, "perPage": 99999})
+    assert capped == again
+
+
+def test_a_page_token_is_for_its_query_and_its_principal_only(server: Server, world: World) -> None:
+    tag = f"PT{uuid.uuid4().hex[:6]}"
+    july = {"GE_eventTime": "2025-07-01T00:00:00+08:00", "LT_eventTime": "2025-08-01T00:00:00+08:00"}
+    assert call(server, world, "A", "POST", "/v1/epcis/capture",
+                json=document(gains(tag, 4, month="2025-07"))).json()["success"]  # fmt: skip
+    first, link = _page(server, world, "A", "/v1/epcis/events", params={**july, "perPage": 2})
+    assert first == [f"{tag}-0", f"{tag}-1"] and link is not None
+    # B (who sees none of these) cannot page through A's results with A's link: its view differs.
+    r = call(server, world, "B", "GET", link)
+    assert r.status_code == 400 and r.json()["type"] == "epcisException:QueryParameterException"
+    assert "nextPageToken" in r.json()["title"] and tag not in r.text
+    # Nor may the inspector (another view), nor A with the token on another query.
+    assert call(server, world, "inspector", "GET", link).status_code == 400
+    other = link.replace("perPage=2", "perPage=2&eventType=ObjectEvent")
+    r = call(server, world, "A", "GET", other)
+    assert r.status_code == 400 and "another query" in r.json()["title"]
+    # Garbled or forged tokens: 400 naming the parameter.
+    token = link.split("nextPageToken=")[1]
+    for bad in ("x", token[:-3], "eyJ2IjoxfQ", token + token, "!!"):
+        r = call(server, world, "A", "GET", "/v1/epcis/events", params={**july, "perPage": 2,
+                                                                        "nextPageToken": bad})  # fmt: skip
+        assert r.status_code == 400 and "nextPageToken" in r.json()["title"], (bad, r.text)
+    r = call(server, world, "A", "GET", link + "&nextPageToken=" + token)
+    assert r.status_code == 400 and "nextPageToken" in r.json()["title"]
+    # A follows its own link to the end.
+    rest, end = _page(server, world, "A", link)
+    assert rest == [f"{tag}-2", f"{tag}-3"] and end is None
+
+
+# --- GS1 version headers -----------------------------------------------------------------------------------------
+
+
+def test_every_epcis_response_carries_the_version_headers(server: Server, world: World) -> None:
+    answers = [
+        call(server, world, "inspector", "GET", "/v1/epcis/events", params={"perPage": 1}),  # 200
+        call(server, world, "none", "GET", "/v1/epcis/events"),  # 401
+        call(server, world, "admin", "GET", "/v1/epcis/events"),  # 403
+        call(server, world, "A", "GET", "/v1/epcis/capture/nosuchjob"),  # 404
+        call(server, world, "A", "GET", "/v1/epcis/capture/bad%20id"),  # 422
+        call(server, world, "A", "GET", "/v1/epcis/events", params={"EQ_readPoint": "x"}),  # 400
+        call(server, world, "A", "GET", "/v1/epcis/nothing-here"),  # 404
+    ]
+    assert [r.status_code for r in answers] == [200, 401, 403, 404, 422, 400, 404]
+    for r in answers:
+        assert (r.headers["GS1-EPCIS-Version"], r.headers["GS1-CBV-Version"]) == ("2.0.0", "2.0.0"), r.url
+        assert len(r.headers.get_list("GS1-EPCIS-Version")) == 1
+    assert "GS1-EPCIS-Version" not in call(server, world, "none", "GET", "/health").headers
+
+
+def test_a_version_we_do_not_serve_is_not_acceptable(server: Server, world: World) -> None:
+    url = "/v1/epcis/events"
+    ok = [
+        {},
+        {"GS1-EPCIS-Version": "2.0.0"},
+        {"GS1-EPCIS-Version": "2.0", "GS1-CBV-Version": "2"},
+        {"GS1-EPCIS-Min": "1.0", "GS1-EPCIS-Max": "2.0.0"},
+        {"GS1-CBV-Min": "1.2.0", "GS1-CBV-Max": "2.1"},
+    ]
+    for headers in ok:
+        r = call(server, world, "inspector", "GET", url, params={"perPage": 1}, headers=headers)
+        assert r.status_code == 200, (headers, r.text)
+    refused = [
+        ({"GS1-EPCIS-Version": "1.2"}, "GS1-EPCIS-Version"), ({"GS1-CBV-Version": "1.2.0"}, "GS1-CBV-Version"),
+        ({"GS1-EPCIS-Min": "2.1"}, "GS1-EPCIS-Min"), ({"GS1-EPCIS-Max": "1.2"}, "GS1-EPCIS-Max"),
+        ({"GS1-CBV-Min": "3"}, "GS1-CBV-Min"), ({"GS1-CBV-Max": "1.2"}, "GS1-CBV-Max"),
+        ({"GS1-EPCIS-Version": "two"}, "GS1-EPCIS-Version"),
+    ]  # fmt: skip
+    for headers, name in refused:
+        for role, method, path in (("inspector", "GET", url), ("A", "GET", "/v1/epcis/capture/x")):
+            r = call(server, world, role, method, path, headers=headers)
+            assert r.status_code == 406, (headers, path, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            body = r.json()
+            assert body["type"] == "epcisException:NotAcceptableException" and body["status"] == 406
+            assert name in body["title"] and "2.0.0" in body["title"]
+            assert r.headers["GS1-EPCIS-Version"] == "2.0.0"
+    # A capture of a document in another version writes nothing.
+    tag = f"VER{uuid.uuid4().hex[:6]}"
+    before = head(world.db)
+    for headers in ({"GS1-EPCIS-Version": "1.2"}, {"GS1-CBV-Version": "1.2"}):
+        r = call(server, world, "A", "POST", "/v1/epcis/capture", json=document(gains(tag)), headers=headers)
+        assert r.status_code == 406, r.text
+    assert head(world.db) == before
+    r = call(server, world, "A", "POST", "/v1/epcis/capture", json=document(gains(tag)),
+             headers={"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"})  # fmt: skip
+    assert r.status_code == 202 and r.json()["success"] is True

@@ -8,15 +8,18 @@
   event); the HTTP status is in :attr:`CaptureJob.status` (201 captured, 400 refused, 403 not registered).
 - :func:`query_events` — the SimpleEventQuery subset ``eventType``, ``GE_eventTime``/``LT_eventTime``,
   ``EQ_bizStep``, ``MATCH_anyEPC``, ``MATCH_epcClass`` (and ``MATCH_anyEPCClass``,
-  ``MATCH_inputEPCClass``, ``MATCH_outputEPCClass``), ``perPage``: an EPCISQueryDocument. A principal sees
-  the events it reported and those naming it as counterparty; ``principal=None`` (a regulator) sees all.
-  Time and principal are filtered in SQL, the rest on the exported events.
+  ``MATCH_inputEPCClass``, ``MATCH_outputEPCClass``), ``perPage`` and ``nextPageToken``: an
+  EPCISQueryDocument, one page of it. A principal sees the events it reported and those naming it as
+  counterparty; ``principal=None`` (a regulator) sees all. Time, principal and page are filtered in SQL,
+  the rest on the exported events.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +27,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from reetrace.epcis.export import CONTEXT, event_to_epcis
+from reetrace.epcis.export import CONTEXT, records_to_epcis
 from reetrace.epcis.ids import DEFAULT_LOT_IDS, LotIds
 from reetrace.epcis.importer import parse_event
-from reetrace.epcis.store_export import event_of_frame, store_resolver
+from reetrace.epcis.store_export import record_of_frame, record_resolver
 from reetrace.epcis.submission import import_epcis
 from reetrace.epcis.vocab import bare
 from reetrace.errors import InputError, NotRegistered, Problem
@@ -39,7 +42,8 @@ from reetrace.store.schema import events, log
 VALIDATION = "epcisException:ValidationException"
 SECURITY = "epcisException:SecurityException"
 QUERY_PARAMETER = "epcisException:QueryParameterException"
-#: Events per answer unless ``perPage`` says otherwise, and at most.
+#: Events per answer unless ``perPage`` says otherwise, and at most (a larger ``perPage`` gets this many:
+#: the bindings let a server cap it).
 PER_PAGE, MAX_PER_PAGE = 1000, 10_000
 
 
@@ -53,6 +57,8 @@ class CaptureJob:
     errors: list[dict[str, Any]] = field(default_factory=list)
     position: int | None = None
     new_events: int = 0
+    #: Who captured it (principal, token id, client address, user agent), when a service says so.
+    submitter: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -67,6 +73,8 @@ class CaptureJob:
         if self.success:
             out["reetrace:position"] = self.position
             out["reetrace:newEvents"] = self.new_events
+        if self.submitter is not None:
+            out["reetrace:submitter"] = self.submitter
         return out
 
 
@@ -100,8 +108,26 @@ def capture(
     received_at: datetime | None = None,
     capture_id: str | None = None,
     lot_ids: LotIds = DEFAULT_LOT_IDS,
+    submitter: dict[str, Any] | None = None,
 ) -> CaptureJob:
-    """Capture an EPCISDocument as ``principal``'s submission, all or nothing; never raises for bad input."""
+    """Capture an EPCISDocument as ``principal``'s submission, all or nothing; never raises for bad input.
+
+    ``submitter``: who captured it (the service's principal, token id, client address, user agent), recorded
+    in the submission's envelope like any HTTP submission's and shown in the job."""
+    job = _capture(store, document, principal, received_at, capture_id, lot_ids, submitter)
+    job.submitter = submitter
+    return job
+
+
+def _capture(
+    store: Store,
+    document: bytes | Mapping[str, Any],
+    principal: str,
+    received_at: datetime | None,
+    capture_id: str | None,
+    lot_ids: LotIds,
+    submitter: dict[str, Any] | None,
+) -> CaptureJob:
     created = datetime.now(UTC)
     cid = capture_id or uuid.uuid4().hex
     raw = document if isinstance(document, bytes) else orjson.dumps(document)
@@ -113,7 +139,7 @@ def capture(
     try:
         period = _period(raw, principal, lot_ids)
         result = import_epcis(store, raw, enterprise=principal, period=period, received_at=received_at,
-                              source_name=f"capture:{cid}", lot_ids=lot_ids)  # fmt: skip
+                              source_name=f"capture:{cid}", lot_ids=lot_ids, submitter=submitter)  # fmt: skip
     except orjson.JSONDecodeError as exc:
         err = _problem(VALIDATION, 400, Problem(0, "", f"not JSON: {exc}"))
         return CaptureJob(cid, created, datetime.now(UTC), False, 400, [err])
@@ -135,8 +161,10 @@ class QueryParameterError(ValueError):
 
 _KNOWN = {
     "eventType", "GE_eventTime", "LT_eventTime", "EQ_bizStep", "MATCH_anyEPC", "MATCH_epcClass",
-    "MATCH_anyEPCClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass", "perPage",
+    "MATCH_anyEPCClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass", "perPage", "nextPageToken",
 }  # fmt: skip
+#: Parameters that do not change *which* events a query selects: a page token is valid whatever they say.
+_PAGING = ("perPage", "nextPageToken")
 _EPCS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 _CLASSES = {
     "MATCH_epcClass": ("quantityList", "childQuantityList"),
@@ -190,6 +218,66 @@ def _matches(ev: Mapping[str, Any], params: Mapping[str, str | Sequence[str]]) -
     return True
 
 
+@dataclass(frozen=True)
+class PageToken:
+    """Where a walk through a query's pages stands: after log position ``after``, up to ``upto`` (the head
+    when the first page was answered, so that events appended during the walk do not move it), for the query
+    whose digest is ``query`` (its selecting parameters and whose view).
+
+    Opaque to clients (base64url of a small JSON object). It is not signed, and need not be: every page
+    applies the visibility of the principal who asks, whatever the token says, so an edited token can only
+    reorder what that principal may read anyway. A token is refused (QueryParameterException naming
+    ``nextPageToken``) when it is not one of ours, or was issued for another query or another view."""
+
+    after: int
+    upto: int
+    query: str
+
+    def encode(self) -> str:
+        raw = orjson.dumps({"v": 1, "after": self.after, "upto": self.upto, "q": self.query})
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str, query: str) -> PageToken:
+        bad = QueryParameterError(f"nextPageToken: {text[:40]!r} is not a page token of this server")
+        try:
+            data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except ValueError:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+            raise bad from None
+        if not isinstance(data, dict) or set(data) != {"v", "after", "upto", "q"} or data["v"] != 1:
+            raise bad
+        after, upto = data["after"], data["upto"]
+        if not (type(after) is int and type(upto) is int and 0 <= after <= upto < 2**62):
+            raise bad
+        if data["q"] != query:
+            raise QueryParameterError(
+                "nextPageToken: issued for another query (its parameters or whose events it shows): "
+                "follow the previous page's Link unchanged"
+            )
+        return cls(after, upto, query)
+
+
+def _query_digest(params: Mapping[str, str | Sequence[str]], principal: str | None) -> str:
+    """What a page token is bound to: the selecting parameters as given, and whose view (``None``: all)."""
+    chosen = sorted(
+        (k, [v] if isinstance(v, str) else list(v)) for k, v in params.items() if k not in _PAGING
+    )
+    return hashlib.sha256(orjson.dumps({"p": principal, "q": chosen})).hexdigest()[:32]
+
+
+def _page_size(params: Mapping[str, str | Sequence[str]]) -> int:
+    pp = _values(params, "perPage")
+    if pp is None:
+        return PER_PAGE
+    try:
+        n = int(pp[0])
+    except (ValueError, IndexError):
+        raise QueryParameterError(f"perPage: {pp!r} is not a number") from None
+    if n < 1:
+        raise QueryParameterError(f"perPage: at least 1 (at most {MAX_PER_PAGE} are answered)")
+    return min(n, MAX_PER_PAGE)
+
+
 def query_events(
     store: Store,
     params: Mapping[str, str | Sequence[str]],
@@ -199,52 +287,54 @@ def query_events(
 ) -> dict[str, Any]:
     """The events matching a SimpleEventQuery subset that ``principal`` may see, as an EPCISQueryDocument.
 
-    Raises :class:`QueryParameterError` for an unknown or unreadable parameter.
+    One page: at most ``perPage`` events (default :data:`PER_PAGE`, capped at :data:`MAX_PER_PAGE`), in log
+    order. When more match, the document says ``reetrace:truncated`` and gives ``reetrace:nextPageToken``:
+    the same parameters with ``nextPageToken`` set to it give the next page. A walk sees the log as it was
+    at its first page (events appended meanwhile are left to a new walk) and gives each matching event
+    exactly once, in order. Raises :class:`QueryParameterError` for an unknown or unreadable parameter, or
+    a page token that is not for this query and this principal.
     """
     unknown = sorted(set(params) - _KNOWN)
     if unknown:
         raise QueryParameterError(f"unsupported query parameter(s): {', '.join(unknown)}")
     ge, lt = _time(params, "GE_eventTime"), _time(params, "LT_eventTime")
-    per_page = PER_PAGE
-    if (pp := _values(params, "perPage")) is not None:
-        try:
-            per_page = int(pp[0])
-        except (ValueError, IndexError):
-            raise QueryParameterError(f"perPage: {pp!r} is not a number") from None
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            raise QueryParameterError(f"perPage: between 1 and {MAX_PER_PAGE}")
-    q = sa.select(log.c.body).join(events, events.c.position == log.c.position)
+    per_page = _page_size(params)
+    digest = _query_digest(params, principal)
+    token = None
+    if (given := _values(params, "nextPageToken")) is not None:
+        if len(given) != 1:
+            raise QueryParameterError("nextPageToken: give one token")
+        token = PageToken.decode(given[0], digest)
+    q = sa.select(log.c.position, log.c.body).join(events, events.c.position == log.c.position)
     if principal is not None:
         q = q.where(sa.or_(events.c.enterprise == principal, events.c.counterparty == principal))
     if ge is not None:
         q = q.where(events.c.occurred_at >= ge)
     if lt is not None:
         q = q.where(events.c.occurred_at < lt)
-    q = q.order_by(log.c.position)
+    if token is not None:
+        q = q.where(log.c.position > token.after)
     found: list[dict[str, Any]] = []
+    last = 0
     more = False
     with store.reading() as conn:
-        resolve = store_resolver(conn)
-
-        def exported(rows: Iterator[Any]) -> Iterator[dict[str, Any]]:
-            for (body,) in rows:
-                ev = event_of_frame(bytes(body))
-                if ev.type == "retract":
-                    assert ev.retracts is not None
-                    target = resolve(ev.enterprise, ev.retracts)
-                    if target is None:
-                        continue
-                    yield event_to_epcis(ev, lot_ids=lot_ids, retracted=target)
-                else:
-                    yield event_to_epcis(ev, lot_ids=lot_ids)
-
-        with conn.execution_options(stream_results=True, yield_per=500).execute(q) as rows:
-            for ev in exported(iter(rows)):
-                if _matches(ev, params):
-                    if len(found) == per_page:
-                        more = True
-                        break
-                    found.append(ev)
+        conn = store.sql.snapshot(conn)
+        with conn.begin():
+            upto = token.upto if token is not None else store.read_head(conn)[0]
+            q = q.where(log.c.position <= upto).order_by(log.c.position)
+            resolve = record_resolver(conn)
+            with conn.execution_options(stream_results=True, yield_per=500).execute(q) as rows:
+                for position, body in rows:
+                    rec = record_of_frame(bytes(body))
+                    if rec["type"] == "retract" and resolve(rec["enterprise"], rec["retracts"]) is None:
+                        continue  # its target is not in the store: nothing to declare an error on
+                    ev = next(records_to_epcis([rec], lot_ids, resolve))
+                    if _matches(ev, params):
+                        if len(found) == per_page:
+                            more = True
+                            break
+                        found.append(ev)
+                        last = int(position)
     doc: dict[str, Any] = {
         "@context": CONTEXT, "type": "EPCISQueryDocument", "schemaVersion": "2.0",
         "creationDate": datetime.now(UTC).isoformat(),
@@ -252,7 +342,8 @@ def query_events(
     }  # fmt: skip
     if more:
         doc["reetrace:truncated"] = True
+        doc["reetrace:nextPageToken"] = PageToken(last, upto, digest).encode()
     return doc
 
 
-__all__ = ["CaptureJob", "QueryParameterError", "capture", "query_events"]
+__all__ = ["CaptureJob", "PageToken", "QueryParameterError", "capture", "query_events"]

@@ -30,8 +30,12 @@ _DL = re.compile(r"^https://id\.gs1\.org/01/(\d{14})/10/([A-Za-z0-9._-]{1,20})$"
 _DL_BATCH = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 
 
+#: What ``quote(…, safe="")`` leaves as it is: most codes are made of these only, and then need no call.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _enc(code: str) -> str:
-    return quote(code, safe="")
+    return code if _UNRESERVED.fullmatch(code) else quote(code, safe="")
 
 
 @lru_cache(maxsize=1 << 16)

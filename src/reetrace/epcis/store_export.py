@@ -1,11 +1,13 @@
 """A store's events -> an EPCISDocument, read from the log frames (the canonical records), streamed.
 
 What is exported is what was recorded: each event's record is sliced out of its hash-chained frame in
-``log`` and validated back into an :class:`Event` (no derived table is trusted for content); the derived
-``events`` table only selects *which* positions (by enterprise, period, submission, or a lot's traced
-subgraph). Rows are fetched in position order with a streaming cursor and written one by one, so memory
-holds one event whatever the size of the export. A retract needs the event it withdraws: the resolver
-looks it up in the store on the same connection (one snapshot), never in memory.
+``log`` and exported as it is (no derived table is trusted for content). The record is not validated
+again: it was validated when it was written, it is the canonical form of that event (validating it gives
+it back unchanged), and checking a log is ``verify``'s job; validation was a quarter of the export's time.
+The derived ``events`` table only selects *which* positions (by enterprise, period, submission, or a lot's
+traced subgraph). Rows are fetched in position order with a streaming cursor and written one by one, so
+memory holds one event whatever the size of the export. A retract needs the event it withdraws: the
+resolver looks it up in the store on the same connection (one snapshot), never in memory.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reetrace.epcis.export import write_document
+from reetrace.epcis.export import Record, RecordResolver, records_to_epcis, write_epcis
 from reetrace.epcis.ids import DEFAULT_LOT_IDS, LotIds
 from reetrace.models import RECORDED, Event
 from reetrace.periods import Period
@@ -43,6 +46,12 @@ def event_of_frame(frame: bytes) -> Event:
     return Event.model_validate_json(record_bytes(frame), context={RECORDED: True})
 
 
+def record_of_frame(frame: bytes) -> Record:
+    """The recorded event of a frame as its canonical record (a dict), not validated again."""
+    rec: Record = orjson.loads(record_bytes(frame))
+    return rec
+
+
 def _select(enterprise: str | None, period: str | None, submission: int | None) -> sa.Select[tuple[Any, ...]]:
     q = sa.select(log.c.body).join(events, events.c.position == log.c.position)
     if enterprise is not None:
@@ -55,10 +64,10 @@ def _select(enterprise: str | None, period: str | None, submission: int | None) 
     return q.order_by(log.c.position)
 
 
-def _stream(conn: Connection, q: sa.Select[tuple[Any, ...]]) -> Iterator[Event]:
+def _stream(conn: Connection, q: sa.Select[tuple[Any, ...]]) -> Iterator[bytes]:
     with conn.execution_options(stream_results=True, yield_per=2000).execute(q) as rows:
         for (body,) in rows:
-            yield event_of_frame(bytes(body))
+            yield bytes(body)
 
 
 def _traced_positions(conn: Connection, lot: str, forward: bool) -> list[int]:
@@ -78,17 +87,16 @@ def _traced_positions(conn: Connection, lot: str, forward: bool) -> list[int]:
     return sorted(found)
 
 
-def _by_positions(conn: Connection, positions: list[int]) -> Iterator[Event]:
+def _by_positions(conn: Connection, positions: list[int]) -> Iterator[bytes]:
     for i in range(0, len(positions), _CHUNK):
         chunk = positions[i : i + _CHUNK]
         q = sa.select(log.c.body).where(log.c.position.in_(chunk)).order_by(log.c.position)
         for (body,) in conn.execute(q):
-            yield event_of_frame(bytes(body))
+            yield bytes(body)
 
 
-def store_resolver(conn: Connection) -> Any:
-    """``(enterprise, event_id) -> Event | None`` over the store: the event a retract withdraws."""
-    q = (
+def _resolver_query() -> sa.Select[tuple[Any, ...]]:
+    return (
         sa.select(log.c.body)
         .join(events, events.c.position == log.c.position)
         .where(
@@ -100,9 +108,25 @@ def store_resolver(conn: Connection) -> Any:
         .limit(1)
     )
 
+
+def store_resolver(conn: Connection) -> Any:
+    """``(enterprise, event_id) -> Event | None`` over the store: the event a retract withdraws."""
+    q = _resolver_query()
+
     def resolve(enterprise: str, event_id: str) -> Event | None:
         body = conn.execute(q, {"e": enterprise, "i": event_id}).scalar()
         return None if body is None else event_of_frame(bytes(body))
+
+    return resolve
+
+
+def record_resolver(conn: Connection) -> RecordResolver:
+    """``(enterprise, event_id) -> Record | None`` over the store: the record a retract withdraws."""
+    q = _resolver_query()
+
+    def resolve(enterprise: str, event_id: str) -> Record | None:
+        body = conn.execute(q, {"e": enterprise, "i": event_id}).scalar()
+        return None if body is None else record_of_frame(bytes(body))
 
     return resolve
 
@@ -116,7 +140,33 @@ def select_events(
     forward: bool = False,
     submission: int | None = None,
 ) -> Iterable[Event]:
-    """The recorded events a selection names, in log order (an iterator over a streaming cursor)."""
+    """The recorded events a selection names, in log order (an iterator over a streaming cursor), each
+    validated back into an :class:`Event` (as ``verify`` reads it)."""
+    return map(event_of_frame, _frames(conn, enterprise, period, lot, forward, submission))
+
+
+def select_records(
+    conn: Connection,
+    *,
+    enterprise: str | None = None,
+    period: str | None = None,
+    lot: str | None = None,
+    forward: bool = False,
+    submission: int | None = None,
+) -> Iterable[Record]:
+    """The records a selection names, in log order (an iterator over a streaming cursor)."""
+    return map(record_of_frame, _frames(conn, enterprise, period, lot, forward, submission))
+
+
+def _frames(
+    conn: Connection,
+    enterprise: str | None,
+    period: str | None,
+    lot: str | None,
+    forward: bool,
+    submission: int | None,
+) -> Iterator[bytes]:
+    """The log frames a selection names, in log order."""
     if lot is not None:
         if enterprise is not None or period is not None or submission is not None:
             raise ValueError("--lot exports a lot's traced events: it takes no enterprise or period")
@@ -149,12 +199,14 @@ def export_epcis(
     with store.reading() as conn:
         conn = store.sql.snapshot(conn)
         with conn.begin():
-            chosen = select_events(
+            chosen = select_records(
                 conn, enterprise=enterprise, period=period, lot=lot, forward=forward, submission=submission
             )
-            return write_document(
-                chosen, fp, lot_ids=lot_ids, resolve=store_resolver(conn), creation_date=creation_date
-            )
+            exported = records_to_epcis(chosen, lot_ids, record_resolver(conn))
+            return write_epcis(exported, fp, creation_date=creation_date)
 
 
-__all__ = ["event_of_frame", "export_epcis", "record_bytes", "select_events", "store_resolver"]
+__all__ = [
+    "event_of_frame", "export_epcis", "record_bytes", "record_of_frame", "record_resolver", "select_events",
+    "select_records", "store_resolver",
+]  # fmt: skip

@@ -16,6 +16,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -49,8 +50,12 @@ def import_epcis(
     received_at: datetime | None = None,
     source_name: str | None = None,
     lot_ids: LotIds = DEFAULT_LOT_IDS,
+    submitter: dict[str, Any] | None = None,
 ) -> SubmissionResult:
     """Submit an EPCIS document (its bytes, or a path) as ``enterprise``'s submission for ``period``.
+
+    ``submitter`` (the service's principal, token id, client address and user agent) is recorded in the
+    envelope, as for any submission over HTTP.
 
     Raises :class:`InputError` with every problem (``line`` = event index + 1) when any event is wrong.
     """
@@ -75,7 +80,7 @@ def import_epcis(
         try:
             return submit(
                 store, tmp, enterprise=enterprise, period=period, received_at=received_at, fmt="jsonl",
-                name=name, converted_from=via,
+                name=name, converted_from=via, submitter=submitter,
             )  # fmt: skip
         except InputError as exc:
             raise _in_document_terms(exc, name) from None

@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     for module in (submissions, lots, audit, admin, epcis, log):
         app.include_router(module.router)
+    app.add_middleware(epcis.EpcisHeaders)  # GS1 version headers and negotiation under /v1/epcis
 
     @app.middleware("http")
     async def server_timing(request: Request, call_next: Any) -> Response:

@@ -1,7 +1,15 @@
 """GS1 EPCIS 2.0 REST bindings (a subset), over :mod:`reetrace.epcis.capture`: ``POST /capture`` with
-rollback semantics, ``GET /capture/{captureID}``, and ``GET /events`` (the SimpleEventQuery subset).
+rollback semantics, ``GET /capture/{captureID}``, and ``GET /events`` (the SimpleEventQuery subset, paged:
+``perPage``, ``nextPageToken`` and a ``Link: <…>; rel="next"`` header while more events match).
 
 Mounted under ``/v1/epcis`` like the rest of the API, with the same tokens and the same permission matrix.
+:class:`EpcisHeaders` (installed by the app) gives every response under ``/v1/epcis`` the
+``GS1-EPCIS-Version`` and ``GS1-CBV-Version`` headers and answers 406 to a request asking for versions we
+do not serve (:mod:`reetrace.epcis.versions`).
+
+A capture records who captured it in its submission's envelope (``submitter``: principal, token id,
+client address, user agent), as an upload does, and its job shows it (``reetrace:submitter``) to whoever
+may read the job.
 
 Capture jobs. A capture that succeeds *is* a submission whose envelope names its source
 ``capture:{captureID}``, so its job is derived from the log: any worker or host answers it, and it survives a
@@ -25,23 +33,25 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import reetrace
 from reetrace import Principal
 from reetrace.epcis.capture import QUERY_PARAMETER, SECURITY, VALIDATION
 from reetrace.epcis.ids import PARTY_URN, parse_party
+from reetrace.epcis.versions import HEADERS, NOT_ACCEPTABLE, VersionNotServed, check_versions
 from reetrace.service.auth import CurrentPrincipal, PrimaryStore, ReadStore
 from reetrace.service.permissions import Resource, require
 from reetrace.service.problems import MEDIA_TYPE, HTTPProblem, responses
 from reetrace.service.responses import JSON, to_json
-from reetrace.store.schema import events, submissions
+from reetrace.store.schema import submissions
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
 PREFIX = "/v1/epcis"
 #: Refused and no-op capture jobs kept in memory per worker (successful ones are read from the log).
 KEEP_JOBS = 1000
-VERSIONS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+VERSIONS = dict(HEADERS)
 _MEDIA = ("application/json", "application/ld+json")
 _CAPTURE_BODY = {
     "required": True,
@@ -51,7 +61,7 @@ _CAPTURE_BODY = {
 CaptureID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Param = Annotated[str | None, Query(max_length=1000)]
 #: Parameters with one value (the others take alternatives, comma-separated or repeated).
-_SINGLE = ("GE_eventTime", "LT_eventTime", "perPage")
+_SINGLE = ("GE_eventTime", "LT_eventTime", "perPage", "nextPageToken")
 
 
 class _Jobs:
@@ -79,6 +89,50 @@ _JOBS = _Jobs(KEEP_JOBS)
 def _epcis_problem(kind: str, status: int, title: str, **extra: Any) -> Response:
     body = {"type": kind, "title": title, "status": status, **extra}
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=VERSIONS)
+
+
+class EpcisHeaders:
+    """ASGI middleware over the EPCIS paths: every response carries ``GS1-EPCIS-Version`` and
+    ``GS1-CBV-Version`` (401s, 404s and validation errors too, which no route here writes), and a request
+    whose version headers exclude what we serve is answered 406 first, as the bindings' content negotiation
+    says, before the token is even read. A plain ASGI wrapper, not ``BaseHTTPMiddleware``, so that responses
+    still stream."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._extra = [(k.lower().encode(), v.encode()) for k, v in VERSIONS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        try:
+            check_versions({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        except VersionNotServed as exc:
+            await _epcis_problem(NOT_ACCEPTABLE, exc.status, str(exc))(scope, receive, send)
+            return
+
+        async def send_with_versions(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [h for h in self._extra if h[0] not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_versions)
+
+
+def _submitter(request: Request, principal: Principal) -> dict[str, Any]:
+    """Who is capturing, as ``routes/submissions.py`` records an upload's submitter: the token's id, never
+    the token."""
+    return {
+        "principal": principal.name,
+        "token": principal.token_id,
+        "address": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent"),
+    }
 
 
 def _reporters(doc: Any) -> set[str]:
@@ -138,7 +192,7 @@ def _capture_enterprise(principal: Principal, reporters: set[str]) -> str:
     responses={
         202: {"description": "The capture job (success, or every event's error: nothing was written)",
               "headers": {"Location": {"description": "The capture job", "schema": {"type": "string"}}}},
-        **responses(400, 401, 403, 413, 415, 422, 503),
+        **responses(400, 401, 403, 406, 413, 415, 422, 503),
     },
 )  # fmt: skip
 async def capture(request: Request, principal: CurrentPrincipal, store: PrimaryStore) -> Response:
@@ -147,8 +201,9 @@ async def capture(request: Request, principal: CurrentPrincipal, store: PrimaryS
 
     202 with ``Location`` and the capture job; the job's ``success`` is false and ``errors`` name each
     refused event (``instance`` ``#/epcisBody/eventList/{i}``) when any event is wrong. 400 when the body is
-    not a JSON document; 403 for events of another enterprise; 413 over the size limit; 415 for another
-    content type; 503 when the log is busy.
+    not a JSON document; 403 for events of another enterprise; 406 when ``GS1-EPCIS-Version`` or
+    ``GS1-CBV-Version`` names a version other than 2.0.0; 413 over the size limit; 415 for another content
+    type; 503 when the log is busy.
     """
     # The role first, before the body is read: an inspector may capture for nobody.
     require(principal, "epcis.capture", Resource(enterprise=principal.enterprise))
@@ -165,7 +220,10 @@ async def capture(request: Request, principal: CurrentPrincipal, store: PrimaryS
     enterprise = _capture_enterprise(principal, _reporters(doc))
     require(principal, "epcis.capture", Resource(enterprise=enterprise))
     cid = uuid.uuid4().hex
-    job = await run_in_threadpool(reetrace.capture_epcis, store, raw, principal=enterprise, capture_id=cid)
+    job = await run_in_threadpool(
+        reetrace.capture_epcis, store, raw, principal=enterprise, capture_id=cid,
+        submitter=_submitter(request, principal),
+    )  # fmt: skip
     body = job.to_dict()
     if job.status == 403:
         return _epcis_problem(SECURITY, 403, job.errors[0]["title"] if job.errors else "refused")
@@ -176,28 +234,28 @@ async def capture(request: Request, principal: CurrentPrincipal, store: PrimaryS
 
 
 def _job_from_log(store: reetrace.Store, cid: str) -> tuple[str, dict[str, Any]] | None:
-    """The job of a capture recorded as a submission whose source is ``capture:{cid}``."""
-    q = sa.select(submissions.c.position, submissions.c.enterprise, submissions.c.received_at).where(
-        submissions.c.source == f"capture:{cid}"
-    )
+    """The job of a capture recorded as a submission whose source is ``capture:{cid}``; who captured it is
+    read from the envelope in the log."""
+    q = sa.select(submissions.c.position).where(submissions.c.source == f"capture:{cid}")
     with store.reading() as conn:
-        row = conn.execute(q).first()
-        if row is None:
-            return None
-        position, enterprise, received = int(row[0]), str(row[1]), row[2]
-        n = conn.execute(
-            sa.select(sa.func.count()).select_from(events).where(events.c.submission == position)
-        ).scalar_one()
-    at = received.astimezone(UTC) if isinstance(received, datetime) else received
-    job = reetrace.CaptureJob(cid, at, at, True, 201, [], position, int(n))
-    return enterprise, job.to_dict()
+        found = conn.execute(q).scalar()
+    if found is None:
+        return None
+    position = int(found)
+    rec = reetrace.submission_receipt(store, position)
+    if rec is None:
+        return None
+    at = datetime.fromisoformat(rec["received_at"]).astimezone(UTC)
+    n = int(rec["events"]["count"])
+    job = reetrace.CaptureJob(cid, at, at, True, 201, [], position, n, rec.get("submitter"))
+    return str(rec["enterprise"]), job.to_dict()
 
 
 @router.get(
     "/capture/{captureID}",
     response_class=JSON,
     response_model=dict[str, Any],
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 406, 422),
 )
 def capture_job(principal: CurrentPrincipal, store: PrimaryStore, captureID: CaptureID) -> Response:
     """A capture job: from the log when the capture was recorded; from this worker's memory when it wrote
@@ -218,7 +276,18 @@ def capture_job(principal: CurrentPrincipal, store: PrimaryStore, captureID: Cap
     "/events",
     response_class=JSON,
     response_model=dict[str, Any],
-    responses=responses(400, 401, 403, 422),
+    responses={
+        200: {
+            "description": "One page of the matching events",
+            "headers": {
+                "Link": {
+                    "description": 'The next page, `<…>; rel="next"`, while more events match',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **responses(400, 401, 403, 406, 422),
+    },
 )
 def query(
     request: Request,
@@ -234,10 +303,16 @@ def query(
     MATCH_inputEPCClass: Param = None,
     MATCH_outputEPCClass: Param = None,
     perPage: Annotated[str | None, Query(max_length=12)] = None,
+    nextPageToken: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """The SimpleEventQuery subset as an EPCISQueryDocument: an enterprise sees the events it reported and
     those naming it as counterparty; an inspector sees everything. Comma-separated or repeated values are
     alternatives. 400 (``epcisException:QueryParameterException``) naming an unknown or unreadable parameter.
+
+    Paged in log order: ``perPage`` events at most (default 1000, at most 10,000); while more match, a
+    ``Link: <…>; rel="next"`` header gives the next page's address (this query with ``nextPageToken``). A
+    walk sees the log as of its first page; each page applies the caller's own visibility, and a token of
+    another query or another enterprise's view is refused (400 naming ``nextPageToken``).
     """
     require(principal, "epcis.query", Resource(enterprise=principal.enterprise))
     params = {k: request.query_params.getlist(k) for k in request.query_params}
@@ -249,4 +324,10 @@ def query(
         doc = reetrace.query_epcis(store, params, principal=who)
     except reetrace.QueryParameterError as exc:
         return _epcis_problem(QUERY_PARAMETER, 400, str(exc))
-    return Response(to_json(doc), media_type="application/json", headers=VERSIONS)
+    headers = dict(VERSIONS)
+    token = doc.get("reetrace:nextPageToken")
+    if token is not None:
+        # A relative reference (RFC 8288), like the capture's Location: this query, next page.
+        nxt = request.url.include_query_params(nextPageToken=token)
+        headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+    return Response(to_json(doc), media_type="application/json", headers=headers)
