@@ -17,7 +17,6 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -79,12 +78,16 @@ def search_lots(
     references: bool = True,
     order: str = "lot",
 ) -> LotSearch:
-    """Lots (effective output lines) matching every criterion given, ordered by code.
+    """Lots (effective output lines) matching every criterion given, a page at a time.
 
     ``text``: a case-insensitive prefix of the lot code (``ENT:CODE`` or ``CODE``), or a customs
     entry or document number. ``enterprise``: the lot's holder. ``period``: ``YYYY-MM``, the month
     (Asia/Shanghai) of the creating event. ``form``: ``magnet``, ``oxide``…  ``order``: ``"lot"``
     (by code) or ``"recorded"`` (by position in the log: the first lots recorded first).
+
+    With ``text`` and ``order="lot"``, the lots of the events that carry ``text`` as a customs entry or
+    document number come first (by code), then the lots whose code starts with it, by code ignoring
+    case; without ``text``, the lots by code ignoring case.
     """
     if order not in ("lot", "recorded"):
         raise ValueError("order must be 'lot' or 'recorded'")
@@ -96,8 +99,8 @@ def search_lots(
     text = (text or "").strip() or None
     per = Period.parse(period) if period else None
     query = {"text": text, "enterprise": enterprise, "period": str(per) if per else None, "form": form}
+    top = offset + limit + 1  # one more than the page's end: whether a further page exists
     with store.reading() as conn:
-        sql = dialect_of(conn)
         where: list[str] = []
         params: dict[str, Any] = {}
         if enterprise:
@@ -110,45 +113,131 @@ def search_lots(
         if per:
             where.append("e.occurred_at >= :p_from AND e.occurred_at < :p_to")
             params |= {"p_from": per.start(), "p_to": per.end()}
-        rows: list[tuple[Any, str]] = []
-        if text:
-            top = offset + limit + 1  # each list is cut to the page's end: their merge still is exact
-            prefixes = [text]
-            if ":" not in text:
-                prefixes += [f"{code}:{text}" for code in _enterprises(conn)]
-            # One statement, the prefixes OR'd: each is an indexed range (a bitmap OR of them), and the
-            # fence in _select keeps ORDER BY lot LIMIT n from walking the whole lot index instead.
-            alts = []
-            for i, prefix in enumerate(prefixes):
-                params |= sql.prefix_params(f"t{i}", prefix)
-                alts.append(sql.prefix_match("l.lot", f"t{i}"))
-            rows += [
-                (r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], params, by, limit=top)
-            ]
-            # Customs entries and document numbers are found by reading event records (no index holds
-            # them yet): only when the lot codes alone do not fill the page asked for.
-            if references and len(rows) < top:
-                rows += _by_reference(conn, text, where, params, by, top)
+        if not text and order == "recorded":
+            found = [(r, "filter") for r in _select(conn, where, params, by, limit=top, fenced=False)]
+        elif not text:
+            whole = [f"{enterprise}:" if enterprise else ""]  # every lot (of the enterprise), by code
+            found = [(r, "filter") for r in _by_code(conn, whole, where, params, top)]
+        elif order == "recorded":
+            found = _recorded(conn, text, enterprise, where, params, top, references)
         else:
-            rows += [(r, "filter") for r in _select(conn, where, params, by, limit=offset + limit + 1)]
+            refs = _by_reference(conn, text, where, params, by, top) if references else []
+            if len(refs) >= top:
+                found = refs
+            else:
+                # A lot may be both (its code starts with a number it was shipped under): listed once,
+                # with the references, so that the lot-code matches are read past as many more.
+                shown = {(r.lot, r.position) for r, _ in refs}
+                codes = _by_code(conn, _ranges(conn, text, enterprise), where, params, top + len(refs))
+                found = refs + [(r, "lot") for r in codes if (r.lot, r.position) not in shown]
+    page = found[offset : offset + limit]
+    hits = [_hit(r, why) for r, why in page]
+    return LotSearch(hits, limit, offset, len(found) > offset + limit, query)
+
+
+def _ranges(conn: Connection, text: str, enterprise: str | None, codes: list[str] | None = None) -> list[str]:
+    """The lot-code prefixes ``text`` stands for, disjoint and in index order.
+
+    ``ENT:CODE`` is one prefix. A text without ``:`` is a prefix of the whole reference (``nbm`` finds
+    ``NBMAG:…``) and of the code after each enterprise's ``ENT:``; an enterprise's prefix is left out
+    when the first already covers it. Each is a range of the prefix index read in order, so a short
+    prefix matching half the lots costs a page of index entries, not half the lots. ``codes``: the
+    enterprises, when the caller has them already.
+    """
+    prefixes = [text]
+    if ":" not in text:
+        key = text.lower()
+        codes = _enterprises(conn) if codes is None else codes
+        prefixes += [f"{code}:{text}" for code in codes if not code.lower().startswith(key)]
+    if enterprise:
+        own = f"{enterprise}:".lower()
+        prefixes = [p for p in prefixes if p.lower().startswith(own) or own.startswith(p.lower())]
+    return sorted(prefixes, key=str.lower)
+
+
+#: Prefix ranges read by the first statement of :func:`_by_code` (a short prefix fills a page from the
+#: first few); each further statement reads up to :data:`MAX_RANGES` (SQLite allows 500 arms of a UNION).
+FIRST_RANGES = 8
+MAX_RANGES = 256
+
+
+def _by_code(
+    conn: Connection,
+    prefixes: list[str],
+    where: list[str],
+    params: dict[str, Any],
+    top: int,
+    *,
+    cols: str = _COLS,
+    source: str = "effective_lots l JOIN events e ON e.position = l.position",
+    first: int = FIRST_RANGES,
+) -> list[Any]:
+    """The first ``top`` lots whose code starts with one of ``prefixes`` (disjoint, in order), in that
+    order: each prefix's range read in index order up to the rows still needed, a few ranges per
+    statement, until the page is full or the ranges run out."""
+    sql = dialect_of(conn)
+    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
+    out: list[Any] = []
+    at, chunk = 0, first
+    while at < len(prefixes) and len(out) < top:
+        need = top - len(out)
+        arms, binds = [], dict(params)
+        for k, prefix in enumerate(prefixes[at : at + chunk]):
+            binds |= sql.prefix_params(f"t{k}", prefix)
+            cond = " AND ".join([*where, sql.prefix_match("l.lot", f"t{k}")] if prefix else where) or "1 = 1"
+            arms.append(
+                f"SELECT * FROM (SELECT {cols}, {k} AS rng FROM {source} WHERE {cond} "
+                f"ORDER BY {order} LIMIT {need}) a{k}"
+            )
+        q = (
+            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
+            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+        )
+        out += _run(conn, q, binds)
+        at += chunk
+        chunk = MAX_RANGES
+    return out
+
+
+def _recorded(
+    conn: Connection,
+    text: str,
+    enterprise: str | None,
+    where: list[str],
+    params: dict[str, Any],
+    top: int,
+    references: bool,
+) -> list[tuple[Any, str]]:
+    """Lot codes and references matching ``text``, by position in the log."""
+    sql = dialect_of(conn)
+    by = "l.position, l.lot"
+    # One statement, the prefixes OR'd: each is an indexed range (a bitmap OR of them), and the fence in
+    # _select keeps ORDER BY position LIMIT n from walking the whole table instead.
+    alts, binds = [], dict(params)
+    for i, prefix in enumerate(_ranges(conn, text, enterprise)):
+        binds |= sql.prefix_params(f"t{i}", prefix)
+        alts.append(sql.prefix_match("l.lot", f"t{i}"))
+    rows = [(r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], binds, by, limit=top)]
+    if references:
+        rows += _by_reference(conn, text, where, params, by, top)
     seen: set[tuple[str, int]] = set()
     unique = []
-
-    def key(rw: tuple[Any, str]) -> tuple[Any, ...]:
-        r = rw[0]
-        return (r.lot, r.position) if order == "lot" else (r.position, r.lot)
-
-    for r, why in sorted(rows, key=key):
+    # A reference match names why better than "lot": it goes first among equals.
+    for r, why in sorted(rows, key=lambda rw: (rw[0].position, rw[0].lot, rw[1] == "lot")):
         if (r.lot, r.position) not in seen:
             seen.add((r.lot, r.position))
             unique.append((r, why))
-    page = unique[offset : offset + limit]
-    hits = [_hit(r, why) for r, why in page]
-    return LotSearch(hits, limit, offset, len(unique) > offset + limit, query)
+    return unique
 
 
 def _select(
-    conn: Connection, where: list[str], params: dict[str, Any], by: str, *, limit: int | None = None
+    conn: Connection,
+    where: list[str],
+    params: dict[str, Any],
+    by: str,
+    *,
+    limit: int | None = None,
+    fenced: bool = True,
 ) -> list[Any]:
     inner = (
         f"SELECT {_COLS} FROM effective_lots l JOIN events e ON e.position = l.position "
@@ -156,10 +245,17 @@ def _select(
     )
     if limit is None:
         q = f"{inner} ORDER BY {by}"
+    elif not fenced:
+        # Filters only: ORDER BY lot LIMIT n walks the lot index and stops at the page's end.
+        q = f"{inner} ORDER BY {by} LIMIT {int(limit)}"
     else:
-        # Filter first (from the prefix index), then keep the page's top rows: see Dialect.fence.
+        # Filter first (from an index), then keep the page's top rows: see Dialect.fence.
         outer_by = by.replace("l.", "s.")
         q = f"SELECT * FROM ({inner}{dialect_of(conn).fence}) s ORDER BY {outer_by} LIMIT {int(limit)}"
+    return _run(conn, q, params)
+
+
+def _run(conn: Connection, q: str, params: dict[str, Any]) -> list[Any]:
     stmt = sa.text(q).columns(occurred_at=UTCDateTime())
     stmt = stmt.bindparams(*(sa.bindparam(k, type_=UTCDateTime()) for k in ("p_from", "p_to") if k in params))
     return list(conn.execute(stmt, params))
@@ -172,43 +268,36 @@ def _enterprises(conn: Connection) -> list[str]:
     return sorted({r[0] for r in conn.execute(sa.text(q))})
 
 
+#: The fields of ``documents`` that hold the customs entry of an import or export.
+_CUSTOMS_ENTRY = ("origin.customs_entry", "destination.customs_entry")
+
+
 def _by_reference(
     conn: Connection, text: str, where: list[str], params: dict[str, Any], by: str, limit: int
 ) -> list[tuple[Any, str]]:
-    """Lots created or drawn by events whose customs entry or a document number is ``text``."""
+    """Lots created or drawn by events whose customs entry or a document number is ``text`` (ignoring
+    case): the events from the ``documents`` index, then their lots, the first ``limit`` by ``by``."""
     sql = dialect_of(conn)
-    needle = text.lower()
-    q = sa.text(
-        "SELECT position, body FROM log WHERE kind = 'event' AND " + sql.body_contains("body", "needle")
-    )
+    q = sa.text("SELECT position, field FROM documents WHERE number_key = :key ORDER BY position, idx")
     matched: dict[int, str] = {}
-    for pos, body in conn.execute(q, {"needle": orjson.dumps(needle).decode()}):
-        rec = orjson.loads(bytes(body)).get("record", {})
-        why = _reference_of(rec, needle)
-        if why:
-            matched[int(pos)] = why
+    for pos, fld in conn.execute(q, {"key": text.lower()}):
+        # The first field of an event that holds the number says why (the customs entry before documents).
+        matched.setdefault(int(pos), "customs_entry" if fld in _CUSTOMS_ENTRY else fld)
     if not matched:
         return []
     positions = sql.array(matched)
-    member = sql.member("l.position", "refpos", "bigint")
-    drawn = sql.member("i.position", "refpos", "bigint")
-    lots_of = f"({member} OR l.lot IN (SELECT i.lot FROM inputs i WHERE {drawn}))"
+    # A lot drawn by such an event is named by the number of the first event that drew it.
+    draws = f"SELECT i.position, i.lot FROM inputs i WHERE {sql.member('i.position', 'refpos', 'bigint')} "
+    why_drawn: dict[str, str] = {}
+    for pos, lot in conn.execute(sa.text(draws + "ORDER BY i.position, i.idx"), {"refpos": positions}):
+        why_drawn.setdefault(lot, matched[int(pos)])
+    # Both lists bound as values (not a subquery), so that each side of the OR is an index lookup.
+    lots_of = f"({sql.member('l.position', 'refpos', 'bigint')} OR {sql.member('l.lot', 'reflots')})"
+    binds = {**params, "refpos": positions, "reflots": sql.array(why_drawn)}
     out = []
-    for r in _select(conn, [*where, lots_of], {**params, "refpos": positions}, by, limit=limit):
-        out.append((r, matched.get(int(r.position), "documents")))
+    for r in _select(conn, [*where, lots_of], binds, by, limit=limit):
+        out.append((r, matched.get(int(r.position)) or why_drawn.get(r.lot, "documents")))
     return out
-
-
-def _reference_of(rec: dict[str, Any], needle: str) -> str | None:
-    for part in ("origin", "destination"):
-        entry = (rec.get(part) or {}).get("customs_entry")
-        if isinstance(entry, str) and entry.lower() == needle:
-            return "customs_entry"
-    for kind, value in (rec.get("documents") or {}).items():
-        values = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and v.lower() == needle for v in values):
-            return f"documents.{kind}"
-    return None
 
 
 def _hit(r: Any, why: str) -> LotHit:
@@ -225,27 +314,28 @@ def similar_lots(store: Store, ref: str, n: int = 5) -> list[str]:
     """Up to ``n`` recorded lot codes closest to ``ref`` ("did you mean …").
 
     Candidates come from the prefix index: the lots sharing the longest prefix of ``ref`` that has
-    any, at most :data:`CANDIDATES` of them; ``difflib`` ranks those.
+    any (with or without ``ENT:``, as a search), at most :data:`CANDIDATES` of them; ``difflib`` ranks
+    those, on the code alone when ``ref`` has no ``ENT:`` part.
     """
     ref = ref.strip()
     if not ref:
         return []
     candidates: list[str] = []
     with store.reading() as conn:
-        sql = dialect_of(conn)
+        codes = _enterprises(conn)
         cut = len(ref)
-        while cut > 0 and len(candidates) < CANDIDATES:
-            q = sa.text(
-                f"SELECT DISTINCT l.lot FROM lots l WHERE {sql.prefix_match('l.lot', 'p')} "
-                f"ORDER BY l.lot LIMIT {CANDIDATES}"
-            )
-            found = [r[0] for r in conn.execute(q, sql.prefix_params("p", ref[:cut]))]
-            candidates = sorted(set(candidates) | set(found))[:CANDIDATES]
-            if found:
+        while cut > 0:
+            rows = _by_code(
+                conn, _ranges(conn, ref[:cut], None, codes), [], {}, CANDIDATES, cols="l.lot, l.position",
+                source="lots l", first=MAX_RANGES,
+            )  # fmt: skip
+            candidates = list(dict.fromkeys(r.lot for r in rows))
+            if candidates:
                 break
             cut = cut * 2 // 3 if cut > 3 else cut - 1
     if not candidates:
         return []
-    upper = {c.upper(): c for c in candidates}
+    whole = ":" in ref
+    upper = {(c if whole else c.partition(":")[2]).upper(): c for c in reversed(candidates)}
     close = difflib.get_close_matches(ref.upper(), list(upper), n=n, cutoff=0.6)
     return [upper[c] for c in close if upper[c] != ref]
