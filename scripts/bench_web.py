@@ -7,8 +7,8 @@ Builds (once, then reuses) a database ``reetrace_bench_web_s<scale>`` from ``ree
 through ``reetrace.load_dataset`` (or uses the store at ``--db``), saves a whole-store audit run, starts
 ``reetrace serve`` (uvicorn, one worker) on 127.0.0.1, signs in as an inspector, and requests each kind
 of page: the search page for each kind of input (a short lower-case code prefix without ``ENT:``, a
-longer one, ``ENT:prefix``, a full lot code, a waybill or invoice number, a customs entry, a near miss
-with its "did you mean", each filter, a later page), a lot, findings filtered by rule/enterprise/period,
+longer one, ``ENT:prefix``, a full lot code, a waybill or invoice number, a customs entry, a word of a
+product name, a near miss with its "did you mean", each filter, a later page), a lot, findings filtered by rule/enterprise/period,
 and the trace page of lots with about 100 ancestors. Each kind is its own row, so that a slow one is not
 hidden in an average. It reports the server's own time per page (the ``Server-Timing`` header, so the
 loopback network is left out) as p50 / p95 / max, next to the library call the page stands on, timed
@@ -43,8 +43,8 @@ _RUNNING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 TARGETS_MS = {"search": 300, "lot": 300, "findings": 300, "trace": 500}
 #: The rows of the search page: each kind of input the box takes, the filters, a later page.
 SEARCHES = (
-    "short prefix", "prefix", "ENT:prefix", "full code", "document no.", "customs entry", "no match",
-    "enterprise", "period", "form", "page 5", "filters p. 5",
+    "short prefix", "prefix", "ENT:prefix", "full code", "document no.", "customs entry", "product",
+    "no match", "enterprise", "period", "form", "page 5", "filters p. 5",
 )  # fmt: skip
 
 
@@ -147,7 +147,12 @@ def _documents(store: reetrace.Store, rng: random.Random, n: int) -> dict[str, l
 
 
 def _cases(
-    i: int, rng: random.Random, lots: list[str], docs: dict[str, list[str]], months: list[str]
+    i: int,
+    rng: random.Random,
+    lots: list[str],
+    products: list[str],
+    docs: dict[str, list[str]],
+    months: list[str],
 ) -> dict[str, dict[str, str | int]]:
     """The search page's query arguments for request ``i`` of each row of :data:`SEARCHES`."""
     lot = rng.choice(lots)
@@ -160,6 +165,7 @@ def _cases(
         "full code": {"q": lot.lower()},
         "document no.": {"q": docs["document"][i % len(docs["document"])].lower()},
         "customs entry": {"q": docs["customs"][i % len(docs["customs"])]},
+        "product": {"q": rng.choice(products).split()[-1].lower()},  # e.g. "oxide": thousands of lots
         # a character that no generated code has, inside a real code: nothing matches, "did you mean"
         "no match": {"q": f"{code[:5]}q{code[5:]}".lower()},
         "enterprise": {"q": short, "enterprise": ent},
@@ -201,7 +207,9 @@ def main() -> None:
 
     store = reetrace.open_store(url)
     token = reetrace.issue_token(store, "bench-inspector").token
-    lots = [h.lot for h in reetrace.search_lots(store, limit=1000, order="recorded").hits]
+    sample = reetrace.search_lots(store, limit=1000, order="recorded").hits
+    lots = [h.lot for h in sample]
+    products = sorted({h.product for h in sample})
     magnets = [h.lot for h in reetrace.search_lots(store, form="magnet", limit=400).hits]
     docs = _documents(store, rng, args.requests)
     months = [f"2025-{m:02d}" for m in range(1, 13)]
@@ -235,7 +243,7 @@ def main() -> None:
             for i in range(args.requests):
                 if time.monotonic() > deadline:
                     break
-                for kind, q in _cases(i, rng, lots, docs, months).items():
+                for kind, q in _cases(i, rng, lots, products, docs, months).items():
                     results[f"search: {kind}"].append(_ms(client.get("/search", params=q)))
                     t0 = time.perf_counter()
                     _library(store, q)

@@ -136,6 +136,20 @@ def test_pages_have_neither_duplicates_nor_gaps(filled: Store, size: int) -> Non
     assert all(len(page) == size for page in pages[:-1])
 
 
+def test_product_text_after_the_codes(filled: Store) -> None:
+    got = reetrace.search_lots(filled, "Mixed_Comp", limit=100).hits
+    assert [(h.lot, h.matched) for h in got] == [("IMP:MM-ION-0311", "product")]
+    # "ore" is a code prefix and a product name: the codes first, the ore lots once.
+    got = reetrace.search_lots(filled, "ore", limit=100).hits
+    assert [h.lot for h in got] == ORE and {h.matched for h in got} == {"lot"}
+    got = reetrace.search_lots(filled, "concent", limit=100).hits
+    assert [h.lot for h in got] == sorted(MINE_LOTS, key=str.lower)
+    assert lots(filled, "concent", period="2025-04") == []
+    pages = every_page(filled, "CONCENT", 5)
+    assert [lot for page in pages for lot in page] == sorted(MINE_LOTS, key=str.lower)
+    assert lots(filled, "mixed", order="recorded") == ["IMP:MM-ION-0311"]
+
+
 def test_filters_with_and_without_text(filled: Store) -> None:
     assert lots(filled, "ore", enterprise="MINE2") == MINE2_LOTS
     assert lots(filled, "ore", enterprise="MINE") == sorted(MINE_LOTS, key=str.lower)

@@ -1,5 +1,5 @@
-"""Finding a lot: by (part of) its code, a customs entry or a document number, by enterprise, period
-and form, a page at a time; and the codes closest to a mistyped one.
+"""Finding a lot: by (part of) its code, a customs entry or a document number, its product, by
+enterprise, period and form, a page at a time; and the codes closest to a mistyped one.
 
 Lot codes are matched by case-insensitive prefix, with or without the ``ENT:`` part, from the
 backend's prefix index (migration ``0004``): ``nbmag:mag-25`` and ``MAG-25`` both find
@@ -42,7 +42,7 @@ class LotHit:
     event_id: str
     occurred_at: str
     period: str
-    #: why it matched: "lot", "customs_entry", "documents.<kind>", or "filter" (no text given)
+    #: why it matched: "lot", "customs_entry", "documents.<kind>", "product", or "filter" (no text given)
     matched: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,14 +80,16 @@ def search_lots(
 ) -> LotSearch:
     """Lots (effective output lines) matching every criterion given, a page at a time.
 
-    ``text``: a case-insensitive prefix of the lot code (``ENT:CODE`` or ``CODE``), or a customs
-    entry or document number. ``enterprise``: the lot's holder. ``period``: ``YYYY-MM``, the month
-    (Asia/Shanghai) of the creating event. ``form``: ``magnet``, ``oxide``…  ``order``: ``"lot"``
-    (by code) or ``"recorded"`` (by position in the log: the first lots recorded first).
+    ``text``: a case-insensitive prefix of the lot code (``ENT:CODE`` or ``CODE``), a customs entry
+    or document number, or part of a product name. ``enterprise``: the lot's holder. ``period``:
+    ``YYYY-MM``, the month (Asia/Shanghai) of the creating event. ``form``: ``magnet``, ``oxide``…
+    ``order``: ``"lot"`` (by code) or ``"recorded"`` (by position in the log: the first lots recorded
+    first).
 
     With ``text`` and ``order="lot"``, the lots of the events that carry ``text`` as a customs entry or
     document number come first (by code), then the lots whose code starts with it, by code ignoring
-    case; without ``text``, the lots by code ignoring case.
+    case, then the lots of a product whose name contains it (3 characters or more, ignoring case), by
+    code; without ``text``, the lots by code ignoring case.
     """
     if order not in ("lot", "recorded"):
         raise ValueError("order must be 'lot' or 'recorded'")
@@ -130,6 +132,12 @@ def search_lots(
                 shown = {(r.lot, r.position) for r, _ in refs}
                 codes = _by_code(conn, _ranges(conn, text, enterprise), where, params, top + len(refs))
                 found = refs + [(r, "lot") for r in codes if (r.lot, r.position) not in shown]
+                products = _products_matching(conn, text) if len(found) < top else []
+                if products:
+                    # Last, the lots of a product named like the text; the groups before are whole here.
+                    shown = {(r.lot, r.position) for r, _ in found}
+                    named = _by_product(conn, products, where, params, top + len(found))
+                    found += [(r, "product") for r in named if (r.lot, r.position) not in shown]
     page = found[offset : offset + limit]
     hits = [_hit(r, why) for r, why in page]
     return LotSearch(hits, limit, offset, len(found) > offset + limit, query)
@@ -218,16 +226,62 @@ def _recorded(
         binds |= sql.prefix_params(f"t{i}", prefix)
         alts.append(sql.prefix_match("l.lot", f"t{i}"))
     rows = [(r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], binds, by, limit=top)]
+    products = _products_matching(conn, text)
+    if products:
+        named = [*where, sql.member("l.product", "products")]
+        binds = {**params, "products": sql.array(products)}
+        rows += [(r, "product") for r in _select(conn, named, binds, by, limit=top)]
     if references:
         rows += _by_reference(conn, text, where, params, by, top)
     seen: set[tuple[str, int]] = set()
     unique = []
-    # A reference match names why better than "lot": it goes first among equals.
-    for r, why in sorted(rows, key=lambda rw: (rw[0].position, rw[0].lot, rw[1] == "lot")):
+    # A reference match names why better than a code, a code better than a product: first among equals.
+    rank = {"lot": 1, "product": 2}
+    for r, why in sorted(rows, key=lambda rw: (rw[0].position, rw[0].lot, rank.get(rw[1], 0))):
         if (r.lot, r.position) not in seen:
             seen.add((r.lot, r.position))
             unique.append((r, why))
     return unique
+
+
+#: Products compared with the text at most (the distinct names, read from the product index one by one).
+MAX_PRODUCTS = 1000
+#: A shorter text is a code prefix only: one or two letters are in nearly every product name.
+MIN_PRODUCT_TEXT = 3
+
+
+def _products_matching(conn: Connection, text: str) -> list[str]:
+    """The product names (of the first :data:`MAX_PRODUCTS`, in order) that contain ``text``, ignoring
+    case; at most :data:`MAX_RANGES` of them; none for a text shorter than :data:`MIN_PRODUCT_TEXT`."""
+    # A loose index scan: one index probe per distinct name, not a read of every lot.
+    q = sa.text(
+        "WITH RECURSIVE p(product, n) AS (SELECT min(product), 1 FROM lots UNION ALL "
+        "SELECT (SELECT min(l.product) FROM lots l WHERE l.product > p.product), p.n + 1 FROM p "
+        f"WHERE p.product IS NOT NULL AND p.n < {MAX_PRODUCTS}) "
+        "SELECT product FROM p WHERE product IS NOT NULL"
+    )
+    key = text.lower()
+    if len(key) < MIN_PRODUCT_TEXT:
+        return []
+    return [name for (name,) in conn.execute(q) if key in name.lower()][:MAX_RANGES]
+
+
+def _by_product(
+    conn: Connection, products: list[str], where: list[str], params: dict[str, Any], top: int
+) -> list[Any]:
+    """The first ``top`` lots of ``products``, by code ignoring case: each product's lots read in that
+    order from the product index up to ``top``, then merged."""
+    sql = dialect_of(conn)
+    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
+    arms, binds = [], dict(params)
+    for k, name in enumerate(products):
+        binds[f"pr{k}"] = name
+        cond = " AND ".join([*where, f"l.product = :pr{k}"])
+        arms.append(
+            f"SELECT * FROM (SELECT {_COLS} FROM effective_lots l JOIN events e ON e.position = l.position "
+            f"WHERE {cond} ORDER BY {order} LIMIT {top}) a{k}"
+        )
+    return _run(conn, f"SELECT * FROM ({' UNION ALL '.join(arms)}) l ORDER BY {order} LIMIT {top}", binds)
 
 
 def _select(

@@ -121,6 +121,8 @@ SEARCH_INDEXES = {"sqlite": "ix_lots_lot_nocase", "postgresql": "ix_lots_lot_low
 #: The same per form (migration 0008): a code prefix searched among the lots of one form is one range of
 #: it, read in order, however few lots of that form the prefix has.
 FORM_SEARCH_INDEXES = {"sqlite": "ix_lots_form_lot_nocase", "postgresql": "ix_lots_form_lot_lower"}
+#: And per product name (migration 0008): the distinct names, and each one's lots by code.
+PRODUCT_SEARCH_INDEXES = {"sqlite": "ix_lots_product_lot_nocase", "postgresql": "ix_lots_product_lot_lower"}
 
 #: Input lines: what an event draws from a lot (the holder is the lot's enterprise, not the reporter's
 #: for a receive).

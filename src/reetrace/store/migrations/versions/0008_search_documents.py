@@ -1,6 +1,7 @@
 """Search: ``documents``, derived from the events' customs entries and document numbers (waybill,
 invoice…), append-only like every fact table and filled from the events already in the log (before it,
-a search by a number read every event body in the log); and a prefix index on lot codes per form.
+a search by a number read every event body in the log); and prefix indexes on lot codes per form and
+per product name.
 
 Revision ID: 0008
 Revises: 0007
@@ -38,11 +39,13 @@ def upgrade() -> None:
     op.create_index("ix_documents_number_key", TABLE, ["number_key"], unique=False)
     _backfill()
     postgres = op.get_bind().dialect.name == "postgresql"
-    # Spelled as 0004's index on lot codes, with the form first (see Dialect.prefix_match).
-    if postgres:
-        op.execute("CREATE INDEX ix_lots_form_lot_lower ON lots (form, lower(lot) text_pattern_ops)")
-    else:
-        op.execute("CREATE INDEX ix_lots_form_lot_nocase ON lots (form, lot COLLATE NOCASE)")
+    # Spelled as 0004's index on lot codes, with the form or the product first (see
+    # Dialect.prefix_match).
+    for col in ("form", "product"):
+        if postgres:
+            op.execute(f"CREATE INDEX ix_lots_{col}_lot_lower ON lots ({col}, lower(lot) text_pattern_ops)")
+        else:
+            op.execute(f"CREATE INDEX ix_lots_{col}_lot_nocase ON lots ({col}, lot COLLATE NOCASE)")
     if postgres:
         # reetrace_refuse() is created by 0001.
         op.execute(
@@ -87,6 +90,7 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     # Derived from the log alone: dropping them loses nothing that upgrading again does not rebuild.
-    postgres = op.get_bind().dialect.name == "postgresql"
-    op.execute(f"DROP INDEX {'ix_lots_form_lot_lower' if postgres else 'ix_lots_form_lot_nocase'}")
+    suffix = "lower" if op.get_bind().dialect.name == "postgresql" else "nocase"
+    for col in ("form", "product"):
+        op.execute(f"DROP INDEX ix_lots_{col}_lot_{suffix}")
     op.drop_table(TABLE)
