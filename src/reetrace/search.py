@@ -117,9 +117,13 @@ def search_lots(
             params |= {"p_from": per.start(), "p_to": per.end()}
         if not text and order == "recorded":
             found = [(r, "filter") for r in _select(conn, where, params, by, limit=top, fenced=False)]
-        elif not text:
-            whole = [f"{enterprise}:" if enterprise else ""]  # every lot (of the enterprise), by code
+        elif not text and not per:
+            # Every lot (of the enterprise), by code: one walk of the prefix index.
+            whole = [_Range(f"{enterprise}:" if enterprise else "", None)]
             found = [(r, "filter") for r in _by_code(conn, whole, where, params, top)]
+        elif not text:
+            # Every lot of a month (of the enterprise): a range per enterprise, for its events' index.
+            found = [(r, "filter") for r in _by_code(conn, _ranges(conn, "", enterprise), where, params, top)]
         elif order == "recorded":
             found = _recorded(conn, text, enterprise, where, params, top, references)
         else:
@@ -143,24 +147,45 @@ def search_lots(
     return LotSearch(hits, limit, offset, len(found) > offset + limit, query)
 
 
-def _ranges(conn: Connection, text: str, enterprise: str | None, codes: list[str] | None = None) -> list[str]:
+@dataclass(frozen=True)
+class _Range:
+    """A lot-code prefix to read from the prefix index; ``holders``: the enterprises whose lots it can
+    hold (those whose code is its ``ENT:`` part ignoring case), or None for a prefix of the whole
+    reference."""
+
+    prefix: str
+    holders: tuple[str, ...] | None
+
+
+def _ranges(
+    conn: Connection, text: str, enterprise: str | None, codes: list[str] | None = None
+) -> list[_Range]:
     """The lot-code prefixes ``text`` stands for, disjoint and in index order.
 
     ``ENT:CODE`` is one prefix. A text without ``:`` is a prefix of the whole reference (``nbm`` finds
     ``NBMAG:…``) and of the code after each enterprise's ``ENT:``; an enterprise's prefix is left out
-    when the first already covers it. Each is a range of the prefix index read in order, so a short
-    prefix matching half the lots costs a page of index entries, not half the lots. ``codes``: the
-    enterprises, when the caller has them already.
+    when the first already covers it. An empty text stands for every lot, one range per enterprise.
+    Each is a range of the prefix index read in order, so a short prefix matching half the lots costs a
+    page of index entries, not half the lots. ``codes``: the enterprises, when the caller has them.
     """
-    prefixes = [text]
-    if ":" not in text:
-        key = text.lower()
-        codes = _enterprises(conn) if codes is None else codes
-        prefixes += [f"{code}:{text}" for code in codes if not code.lower().startswith(key)]
+    codes = _enterprises(conn) if codes is None else codes
+    by_key: dict[str, list[str]] = {}
+    for code in codes:  # codes differing in case only share a range: ignoring case, they are one prefix
+        by_key.setdefault(code.lower(), []).append(code)
+    key = text.lower()
+    if ":" in text:
+        ranges = [_Range(text, tuple(by_key.get(key.partition(":")[0], ())))]
+    else:
+        ranges = [_Range(text, None)] if text else []
+        ranges += [
+            _Range(f"{same[0]}:{text}", tuple(same))
+            for low, same in by_key.items()
+            if not text or not low.startswith(key)
+        ]
     if enterprise:
         own = f"{enterprise}:".lower()
-        prefixes = [p for p in prefixes if p.lower().startswith(own) or own.startswith(p.lower())]
-    return sorted(prefixes, key=str.lower)
+        ranges = [r for r in ranges if r.prefix.lower().startswith(own) or own.startswith(r.prefix.lower())]
+    return sorted(ranges, key=lambda r: r.prefix.lower())
 
 
 #: Prefix ranges read by the first statement of :func:`_by_code` (a short prefix fills a page from the
@@ -171,7 +196,7 @@ MAX_RANGES = 256
 
 def _by_code(
     conn: Connection,
-    prefixes: list[str],
+    ranges: list[_Range],
     where: list[str],
     params: dict[str, Any],
     top: int,
@@ -180,30 +205,42 @@ def _by_code(
     source: str = "effective_lots l JOIN events e ON e.position = l.position",
     first: int = FIRST_RANGES,
 ) -> list[Any]:
-    """The first ``top`` lots whose code starts with one of ``prefixes`` (disjoint, in order), in that
-    order: each prefix's range read in index order up to the rows still needed, a few ranges per
-    statement, until the page is full or the ranges run out."""
+    """The first ``top`` lots whose code starts with one of ``ranges`` (disjoint, in order), in that
+    order: each range read in index order up to the rows still needed, a few ranges per statement,
+    until the page is full or the ranges run out.
+
+    With a period (``p_from`` in ``params``) a range is not read in order: the months of a lot code
+    cluster (``MAG-2512-…`` after every ``MAG-2501-…``), so a walk in code order may pass every lot of an
+    enterprise before the first of December. Each range then takes the creating events of its holders
+    in the period from their (enterprise, time) index, behind the planner fence, and sorts those; ranges
+    are read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the enterprise of
+    the event that created it: outputs are own lots, for every record, old or new.)
+    """
     sql = dialect_of(conn)
-    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
+    dated = "p_from" in params and source.startswith("effective_lots")
     out: list[Any] = []
-    at, chunk = 0, first
-    while at < len(prefixes) and len(out) < top:
+    at, chunk = 0, 2 if dated else first
+    while at < len(ranges) and len(out) < top:
         need = top - len(out)
         arms, binds = [], dict(params)
-        for k, prefix in enumerate(prefixes[at : at + chunk]):
-            binds |= sql.prefix_params(f"t{k}", prefix)
-            cond = " AND ".join([*where, sql.prefix_match("l.lot", f"t{k}")] if prefix else where) or "1 = 1"
-            arms.append(
-                f"SELECT * FROM (SELECT {cols}, {k} AS rng FROM {source} WHERE {cond} "
-                f"ORDER BY {order} LIMIT {need}) a{k}"
-            )
+        for k, rng in enumerate(ranges[at : at + chunk]):
+            cond = list(where)
+            if rng.prefix:
+                binds |= sql.prefix_params(f"t{k}", rng.prefix)
+                cond.append(sql.prefix_match("l.lot", f"t{k}"))
+            inner = f"SELECT {cols}, {k} AS rng FROM {source} WHERE {' AND '.join(cond) or '1 = 1'}"
+            if dated and rng.holders is not None:
+                binds[f"h{k}"] = sql.array(rng.holders)
+                inner += f" AND {sql.member('e.enterprise', f'h{k}')}{sql.fence}"
+            order = f"{sql.prefix_order(f'f{k}.lot')}, f{k}.lot, f{k}.position"
+            arms.append(f"SELECT * FROM (SELECT * FROM ({inner}) f{k} ORDER BY {order} LIMIT {need}) a{k}")
         q = (
             f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
             f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
         )
         out += _run(conn, q, binds)
         at += chunk
-        chunk = MAX_RANGES
+        chunk = min(chunk * 2, MAX_RANGES) if dated else MAX_RANGES
     return out
 
 
@@ -222,8 +259,8 @@ def _recorded(
     # One statement, the prefixes OR'd: each is an indexed range (a bitmap OR of them), and the fence in
     # _select keeps ORDER BY position LIMIT n from walking the whole table instead.
     alts, binds = [], dict(params)
-    for i, prefix in enumerate(_ranges(conn, text, enterprise)):
-        binds |= sql.prefix_params(f"t{i}", prefix)
+    for i, rng in enumerate(_ranges(conn, text, enterprise)):
+        binds |= sql.prefix_params(f"t{i}", rng.prefix)
         alts.append(sql.prefix_match("l.lot", f"t{i}"))
     rows = [(r, "lot") for r in _select(conn, [*where, f"({' OR '.join(alts)})"], binds, by, limit=top)]
     products = _products_matching(conn, text)
