@@ -180,6 +180,24 @@ def test_no_match_suggests_the_closest_codes(filled: Store) -> None:
     assert reetrace.similar_lots(filled, "zzzz") == []
 
 
+def test_enterprise_codes_differing_in_case_share_a_range(store: Store, tmp_path: Path) -> None:
+    registry = {
+        "enterprises": [
+            {"code": code, "name": code, "roles": ["mining"], "approved": True} for code in ("AB", "ab")
+        ],
+        "sites": [{"code": f"S-{code}", "enterprise": code, "kind": "mine"} for code in ("AB", "ab")],
+    }
+    load_registry(store, registry)
+    for code in ("AB", "ab"):
+        made = [ev(f"{code}-1", "extract", code, f"S-{code}", "2025-03-02",
+                   outputs=[out("X-1", "concentrate", 10, reo_pct=50, elements=BAYAN_OBO)])]  # fmt: skip
+        submit_events(store, tmp_path, code, "2025-03", made)
+    assert sorted(lots(store, "x-")) == ["AB:X-1", "ab:X-1"]
+    assert sorted(lots(store, "x-", period="2025-03")) == ["AB:X-1", "ab:X-1"]
+    assert sorted(lots(store, "Ab:x")) == ["AB:X-1", "ab:X-1"]
+    assert sorted(lots(store, None, period="2025-03")) == ["AB:X-1", "ab:X-1"]
+
+
 def test_bad_input_is_refused_by_name(filled: Store) -> None:
     with pytest.raises(ValueError, match="limit"):
         reetrace.search_lots(filled, "ore", limit=0)
