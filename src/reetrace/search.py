@@ -3,12 +3,13 @@ enterprise, period and form, a page at a time; and the codes closest to a mistyp
 
 Lot codes are matched by case-insensitive prefix, with or without the ``ENT:`` part, from the
 backend's prefix index (migration ``0004``): ``nbmag:mag-25`` and ``MAG-25`` both find
-``NBMAG:MAG-2503-0042``. A customs entry (``origin.customs_entry`` of an import,
+``NBMAG:MAG-2503-0042``. Without ``ENT:`` the text stands for one prefix per enterprise, each a range
+of that index read in its order, so that a page costs a page of index entries however many lots match
+(:func:`_by_code`). A customs entry (``origin.customs_entry`` of an import,
 ``destination.customs_entry`` of an export) or a document number (a value of ``documents``: waybill,
-invoice, contract…) is matched exactly, ignoring case, against the recorded events; the lots those
-events created or drew from are returned. That second search reads the events' records (a scan of the
-log), so it is only run when the text is not already a lot-code prefix match on the page asked for
-and ``references=True`` (the default).
+invoice, contract…) is matched exactly, ignoring case, from the derived table ``documents`` (migration
+``0008``); the lots those events created or drew from are returned. Part of a product name is matched
+against the distinct names, read from the product index.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def _by_code(
     the event that created it: outputs are own lots, for every record, old or new.)
     """
     sql = dialect_of(conn)
-    dated = "p_from" in params and source.startswith("effective_lots")
+    dated = "p_from" in params
     out: list[Any] = []
     at, chunk = 0, 2 if dated else first
     while at < len(ranges) and len(out) < top:
@@ -290,6 +291,9 @@ MIN_PRODUCT_TEXT = 3
 def _products_matching(conn: Connection, text: str) -> list[str]:
     """The product names (of the first :data:`MAX_PRODUCTS`, in order) that contain ``text``, ignoring
     case; at most :data:`MAX_RANGES` of them; none for a text shorter than :data:`MIN_PRODUCT_TEXT`."""
+    key = text.lower()
+    if len(key) < MIN_PRODUCT_TEXT:
+        return []
     # A loose index scan: one index probe per distinct name, not a read of every lot.
     q = sa.text(
         "WITH RECURSIVE p(product, n) AS (SELECT min(product), 1 FROM lots UNION ALL "
@@ -297,9 +301,6 @@ def _products_matching(conn: Connection, text: str) -> list[str]:
         f"WHERE p.product IS NOT NULL AND p.n < {MAX_PRODUCTS}) "
         "SELECT product FROM p WHERE product IS NOT NULL"
     )
-    key = text.lower()
-    if len(key) < MIN_PRODUCT_TEXT:
-        return []
     return [name for (name,) in conn.execute(q) if key in name.lower()][:MAX_RANGES]
 
 
