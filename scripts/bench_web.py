@@ -2,6 +2,7 @@
 
     python scripts/bench_web.py [--scale 300] [--requests 60] [--pg postgresql://postgres@127.0.0.1:5432]
     python scripts/bench_web.py --db postgresql://postgres@127.0.0.1:5432/my_copy --requests 20
+    (a store at --db is used as it is; scripts/bench_web_year.py builds one faster than load_dataset)
 
 Builds (once, then reuses) a database ``reetrace_bench_web_s<scale>`` from ``reetrace generate`` loaded
 through ``reetrace.load_dataset`` (or uses the store at ``--db``), saves a whole-store audit run, starts
@@ -59,7 +60,7 @@ def _db(pg: str, scale: float) -> str:
     return f"{base}/{name}"
 
 
-def _build(url: str, scale: float, unchecked: bool = False) -> None:
+def _build(url: str, scale: float) -> None:
     store = reetrace.open_store(url)
     try:
         position, _ = store.head()
@@ -72,13 +73,9 @@ def _build(url: str, scale: float, unchecked: bool = False) -> None:
                 reetrace.generate_dataset(
                     out, year=2025, scale=scale, seed=2025, inject=list(reetrace.INJECTION_KINDS)
                 )
+            print("loading through reetrace.load_dataset …", flush=True)
             t0 = time.perf_counter()
-            if unchecked:
-                print("loading through the submission writer, without the checks …", flush=True)
-                _load_unchecked(store, out)
-            else:
-                print("loading through reetrace.load_dataset …", flush=True)
-                reetrace.load_dataset(store, out)
+            reetrace.load_dataset(store, out)
             print(f"loaded in {time.perf_counter() - t0:.0f} s", flush=True)
             with store.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
@@ -92,50 +89,6 @@ def _build(url: str, scale: float, unchecked: bool = False) -> None:
             reetrace.add_principal(store, "bench-inspector", "inspector")
     finally:
         store.dispose()
-
-
-def _load_unchecked(store: reetrace.Store, directory: Path) -> None:
-    """The year's files through the writer ``submit`` uses (validation, canonical records, the chain,
-    the Merkle tree, every derived row) but without the checks across records and the warnings, which
-    take over an hour for a national year on a busy 2-core machine. For benchmarks only: the generated
-    files pass those checks (``load_dataset`` loads them), so the store holds the same records."""
-    from datetime import datetime
-
-    from reetrace.intake.dataset import read_manifest, registry_file
-    from reetrace.intake.files import read_events
-    from reetrace.intake.parser import RecordRules, prepare
-    from reetrace.intake.registry import load, parse_registry
-    from reetrace.intake.writer import SubmissionWriter
-    from reetrace.periods import Period
-    from reetrace.store.chain import canonical
-    from reetrace.store.derive import submission_row
-    from reetrace.store.schema import sites, submissions
-
-    reg = registry_file(directory)
-    if reg is not None:
-        load(store, parse_registry(str(reg)), source=str(reg))
-    with store.reading() as conn:
-        site_rows = conn.execute(sa.select(sites.c.enterprise, sites.c.code)).all()
-    for n, entry in enumerate(read_manifest(directory), start=1):
-        ent, per = entry["enterprise"], Period.parse(entry["period"])
-        own = frozenset(code for holder, code in site_rows if holder == ent)
-        rules = RecordRules(ent, own, str(per), per.start(), per.end())
-        path = directory / entry["file"]
-        received = datetime.fromisoformat(entry.get("received_at") or per.deadline().isoformat())
-        envelope = {
-            "enterprise": ent, "period": str(per), "received_at": received.isoformat(),
-            "received_at_given": True, "deadline": per.deadline().isoformat(),
-            "late": received > per.deadline(), "source": path.name, "digest": "0" * 64,
-        }  # fmt: skip
-        with path.open("rb") as raw, store.appending() as app:
-            env_pos = app.append("submission", canonical(envelope))
-            app.add(submissions, submission_row(env_pos, envelope))
-            writer = SubmissionWriter(app, ent, env_pos, app.position - 1, path.name)
-            writer.run(prepare(read_events(raw, "jsonl", path.name), rules, path.name), 2000)
-            if writer.problems:
-                raise SystemExit(f"{path}: {writer.problems[0]}")
-        if n % 50 == 0:
-            print(f"  {n} files", flush=True)
 
 
 def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -178,7 +131,6 @@ def _stats(xs: list[float]) -> str:
 
 def _documents(store: reetrace.Store, rng: random.Random, n: int) -> dict[str, list[str]]:
     """``n`` waybill or invoice numbers and ``n`` customs entries recorded in the store, at random."""
-    import sqlalchemy as sa
 
     out: dict[str, list[str]] = {"document": [], "customs": []}
     head, _ = store.head()
@@ -249,14 +201,10 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--db", help="use this PostgreSQL store (built the same way if empty) instead")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument(
-        "--unchecked", action="store_true",
-        help="build the store without the checks across records (see _load_unchecked), much faster",
-    )  # fmt: skip
     args = ap.parse_args()
     rng = random.Random(args.seed)
     url = args.db or _db(args.pg, args.scale)
-    _build(url, args.scale, args.unchecked)
+    _build(url, args.scale)
 
     store = reetrace.open_store(url)
     token = reetrace.issue_token(store, "bench-inspector").token
