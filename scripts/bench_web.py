@@ -123,10 +123,13 @@ def _ms(resp: httpx.Response) -> float:
     return float(m.group(1))
 
 
-def _stats(xs: list[float]) -> str:
+def _p95(xs: list[float]) -> float:
     xs = sorted(xs)
-    p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
-    return f"p50 {statistics.median(xs):7.1f}  p95 {p95:7.1f}  max {xs[-1]:7.1f} ms"
+    return xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+
+
+def _stats(xs: list[float]) -> str:
+    return f"p50 {statistics.median(xs):7.1f}  p95 {_p95(xs):7.1f}  max {max(xs):7.1f} ms"
 
 
 def _documents(store: reetrace.Store, rng: random.Random, n: int) -> dict[str, list[str]]:
@@ -280,7 +283,7 @@ def main() -> None:
     )
     for kind, xs in results.items():
         target = TARGETS_MS[kind.partition(":")[0]]
-        ok = "meets" if sorted(xs)[int(0.95 * (len(xs) - 1))] <= target else "MISSES"
+        ok = "meets" if _p95(xs) <= target else "MISSES"  # the p95 printed, not a kinder one
         ref = ""
         if kind in library:
             ratio = statistics.median(xs) / statistics.median(library[kind])
