@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.periods import Period
 from reetrace.store import Store
-from reetrace.store.dialect import dialect_of
+from reetrace.store.dialect import dialect_of, pairs
 from reetrace.store.schema import UTCDateTime
 
 #: The most rows one page may hold.
@@ -201,26 +201,78 @@ def _by_code(
     where: list[str],
     params: dict[str, Any],
     top: int,
+) -> list[Any]:
+    """The first ``top`` effective lots whose code starts with one of ``ranges`` (disjoint, in order),
+    in that order, each range read in index order up to the rows still needed (see :func:`_code_keys`;
+    with a period, :func:`_dated_by_code`), then their columns for those rows alone."""
+    if "p_from" in params:
+        return _dated_by_code(conn, ranges, where, params, top)
+    keys = _code_keys(conn, ranges, where, params, top, live=True)
+    if not keys:
+        return []
+    sql = dialect_of(conn)
+    q = (
+        f"SELECT {_COLS}, l.idx FROM lots l JOIN events e ON e.position = l.position "
+        f"WHERE {sql.pair_member('l.idx', 'l.position', 'keys')}"
+    )
+    rows = {(r.position, r.idx): r for r in _run(conn, q, {"keys": pairs((k.idx, k.position) for k in keys)})}
+    return [rows[k.position, k.idx] for k in keys]
+
+
+def _code_keys(
+    conn: Connection,
+    ranges: list[_Range],
+    where: list[str],
+    params: dict[str, Any],
+    top: int,
     *,
-    cols: str = _COLS,
-    source: str = "effective_lots l JOIN events e ON e.position = l.position",
+    live: bool,
     first: int = FIRST_RANGES,
 ) -> list[Any]:
-    """The first ``top`` lots whose code starts with one of ``ranges`` (disjoint, in order), in that
-    order: each range read in index order up to the rows still needed, a few ranges per statement,
-    until the page is full or the ranges run out.
-
-    With a period (``p_from`` in ``params``) a range is not read in order: the months of a lot code
-    cluster (``MAG-2512-…`` after every ``MAG-2501-…``), so a walk in code order may pass every lot of an
-    enterprise before the first of December. Each range then takes the creating events of its holders
-    in the period from their (enterprise, time) index, behind the planner fence, and sorts those; ranges
-    are read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the enterprise of
-    the event that created it: outputs are own lots, for every record, old or new.)
-    """
+    """(lot, position, idx) of the first ``top`` lots of ``ranges`` (of those not retracted, when
+    ``live``), a few ranges per statement until the page is full or the ranges run out. ``where`` may
+    name columns of ``lots l`` only. Each range's arm reads ``lots`` alone (no view, no join to
+    ``events``): sixty such arms are planned in a fraction of the time of sixty arms over
+    ``effective_lots`` joined to ``events``, which was most of the cost of a text that matches little."""
     sql = dialect_of(conn)
-    dated = "p_from" in params
+    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
+    live_only = ["NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"] if live else []
     out: list[Any] = []
-    at, chunk = 0, 2 if dated else first
+    at, chunk = 0, first
+    while at < len(ranges) and len(out) < top:
+        need = top - len(out)
+        arms, binds = [], dict(params)
+        for k, rng in enumerate(ranges[at : at + chunk]):
+            cond = [*where, *live_only]
+            if rng.prefix:
+                binds |= sql.prefix_params(f"t{k}", rng.prefix)
+                cond.append(sql.prefix_match("l.lot", f"t{k}"))
+            arms.append(
+                f"SELECT * FROM (SELECT l.lot, l.position, l.idx, {k} AS rng FROM lots l "
+                f"WHERE {' AND '.join(cond) or '1 = 1'} ORDER BY {order} LIMIT {need}) a{k}"
+            )
+        q = (
+            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
+            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+        )
+        out += conn.execute(sa.text(q), binds).all()
+        at += chunk
+        chunk = MAX_RANGES
+    return out
+
+
+def _dated_by_code(
+    conn: Connection, ranges: list[_Range], where: list[str], params: dict[str, Any], top: int
+) -> list[Any]:
+    """:func:`_by_code` with a period. A range is not read in code order then: the months of a lot code
+    cluster (``MAG-2512-…`` after every ``MAG-2501-…``), so a walk in code order may pass every lot of an
+    enterprise before the first of December. Each range takes the creating events of its holders in the
+    period from their (enterprise, time) index, behind the planner fence, and sorts those; ranges are
+    read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the enterprise of the
+    event that created it: outputs are own lots, for every record, old or new.)"""
+    sql = dialect_of(conn)
+    out: list[Any] = []
+    at, chunk = 0, 2
     while at < len(ranges) and len(out) < top:
         need = top - len(out)
         arms, binds = [], dict(params)
@@ -229,8 +281,11 @@ def _by_code(
             if rng.prefix:
                 binds |= sql.prefix_params(f"t{k}", rng.prefix)
                 cond.append(sql.prefix_match("l.lot", f"t{k}"))
-            inner = f"SELECT {cols}, {k} AS rng FROM {source} WHERE {' AND '.join(cond) or '1 = 1'}"
-            if dated and rng.holders is not None:
+            inner = (
+                f"SELECT {_COLS}, {k} AS rng FROM effective_lots l JOIN events e ON e.position = l.position "
+                f"WHERE {' AND '.join(cond)}"
+            )
+            if rng.holders is not None:
                 binds[f"h{k}"] = sql.array(rng.holders)
                 inner += f" AND {sql.member('e.enterprise', f'h{k}')}{sql.fence}"
             order = f"{sql.prefix_order(f'f{k}.lot')}, f{k}.lot, f{k}.position"
@@ -241,7 +296,7 @@ def _by_code(
         )
         out += _run(conn, q, binds)
         at += chunk
-        chunk = min(chunk * 2, MAX_RANGES) if dated else MAX_RANGES
+        chunk = min(chunk * 2, MAX_RANGES)
     return out
 
 
@@ -417,10 +472,9 @@ def similar_lots(store: Store, ref: str, n: int = 5) -> list[str]:
         codes = _enterprises(conn)
         cut = len(ref)
         while cut > 0:
-            rows = _by_code(
-                conn, _ranges(conn, ref[:cut], None, codes), [], {}, CANDIDATES, cols="l.lot, l.position",
-                source="lots l", first=MAX_RANGES,
-            )  # fmt: skip
+            rows = _code_keys(
+                conn, _ranges(conn, ref[:cut], None, codes), [], {}, CANDIDATES, live=False, first=MAX_RANGES
+            )
             candidates = list(dict.fromkeys(r.lot for r in rows))
             if candidates:
                 break
