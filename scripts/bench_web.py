@@ -1,12 +1,17 @@
 """Server time of the workbench's pages over a generated national year on PostgreSQL.
 
     python scripts/bench_web.py [--scale 300] [--requests 60] [--pg postgresql://postgres@127.0.0.1:5432]
+    python scripts/bench_web.py --db postgresql://postgres@127.0.0.1:5432/my_copy --requests 20
+    (a store at --db is used as it is; scripts/bench_web_year.py builds one faster than load_dataset)
 
 Builds (once, then reuses) a database ``reetrace_bench_web_s<scale>`` from ``reetrace generate`` loaded
-through ``reetrace.load_dataset``, saves a whole-store audit run, starts ``reetrace serve`` (uvicorn, one
-worker) on 127.0.0.1, signs in as an inspector, and requests each kind of page: search by a lower-case
-lot-code prefix, a lot, findings filtered by rule/enterprise/period, and the trace page of lots with
-about 100 ancestors. It reports the server's own time per page (the ``Server-Timing`` header, so the
+through ``reetrace.load_dataset`` (or uses the store at ``--db``), saves a whole-store audit run, starts
+``reetrace serve`` (uvicorn, one worker) on 127.0.0.1, signs in as an inspector, and requests each kind
+of page: the search page for each kind of input (a short lower-case code prefix without ``ENT:``, a
+longer one, ``ENT:prefix``, a full lot code, a waybill or invoice number, a customs entry, a word of a
+product name, a near miss with its "did you mean", each filter, a later page), a lot, findings filtered by rule/enterprise/period,
+and the trace page of lots with about 100 ancestors. Each kind is its own row, so that a slow one is not
+hidden in an average. It reports the server's own time per page (the ``Server-Timing`` header, so the
 loopback network is left out) as p50 / p95 / max, next to the library call the page stands on, timed
 in this process in the same run (search_lots, lot_report, trace_back): the ratio is what the page adds.
 
@@ -30,6 +35,7 @@ from urllib.parse import quote
 
 import httpx
 import psycopg
+import sqlalchemy as sa
 
 import reetrace
 
@@ -37,6 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data"
 _RUNNING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 TARGETS_MS = {"search": 300, "lot": 300, "findings": 300, "trace": 500}
+#: The rows of the search page: each kind of input the box takes, the filters, a later page.
+SEARCHES = (
+    "short prefix", "prefix", "ENT:prefix", "full code", "document no.", "customs entry", "product",
+    "no match", "enterprise", "period", "form", "page 5", "filters p. 5",
+)  # fmt: skip
 
 
 def _db(pg: str, scale: float) -> str:
@@ -112,10 +123,78 @@ def _ms(resp: httpx.Response) -> float:
     return float(m.group(1))
 
 
-def _stats(xs: list[float]) -> str:
+def _p95(xs: list[float]) -> float:
     xs = sorted(xs)
-    p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
-    return f"p50 {statistics.median(xs):7.1f}  p95 {p95:7.1f}  max {xs[-1]:7.1f} ms"
+    return xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+
+
+def _stats(xs: list[float]) -> str:
+    return f"p50 {statistics.median(xs):7.1f}  p95 {_p95(xs):7.1f}  max {max(xs):7.1f} ms"
+
+
+def _documents(store: reetrace.Store, rng: random.Random, n: int) -> dict[str, list[str]]:
+    """``n`` waybill or invoice numbers and ``n`` customs entries recorded in the store, at random."""
+
+    out: dict[str, list[str]] = {"document": [], "customs": []}
+    head, _ = store.head()
+    q = sa.text("SELECT field, number FROM documents WHERE position >= :p ORDER BY position, idx LIMIT 40")
+    with store.reading() as conn:
+        for _ in range(50 * n):  # bounded: enough random probes for n of each in any generated year
+            for fld, number in conn.execute(q, {"p": rng.randint(1, head)}):
+                kind = "customs" if fld.endswith("customs_entry") else "document"
+                if len(out[kind]) < n and number not in out[kind]:
+                    out[kind].append(number)
+                    break
+            if all(len(v) >= n for v in out.values()):
+                break
+    return out
+
+
+def _cases(
+    i: int,
+    rng: random.Random,
+    lots: list[str],
+    products: list[str],
+    docs: dict[str, list[str]],
+    months: list[str],
+) -> dict[str, dict[str, str | int]]:
+    """The search page's query arguments for request ``i`` of each row of :data:`SEARCHES`."""
+    lot = rng.choice(lots)
+    ent, _, code = lot.partition(":")
+    short = code[: rng.randint(2, 4)].lower()
+    return {
+        "short prefix": {"q": short},
+        "prefix": {"q": code[: rng.randint(6, 9)].lower()},
+        "ENT:prefix": {"q": f"{ent}:{code[:6]}".lower()},
+        "full code": {"q": lot.lower()},
+        "document no.": {"q": docs["document"][i % len(docs["document"])].lower()},
+        "customs entry": {"q": docs["customs"][i % len(docs["customs"])]},
+        "product": {"q": rng.choice(products).split()[-1].lower()},  # e.g. "oxide": thousands of lots
+        # a character that no generated code has, inside a real code: nothing matches, "did you mean"
+        "no match": {"q": f"{code[:5]}q{code[5:]}".lower()},
+        "enterprise": {"q": short, "enterprise": ent},
+        "period": {"period": rng.choice(months)},
+        "form": {"form": rng.choice(FORMS)},
+        "page 5": {"q": short, "page": 5},
+        "filters p. 5": {"period": rng.choice(months), "form": rng.choice(FORMS), "page": 5},
+    }
+
+
+FORMS = ("ore", "concentrate", "oxide", "metal", "alloy", "magnet")
+PAGE = 50
+
+
+def _library(store: reetrace.Store, args: dict[str, str | int]) -> None:
+    """The library calls the search page makes for ``args``."""
+    page = int(args.get("page", 1))
+    text = str(args.get("q", "")) or None
+    found = reetrace.search_lots(
+        store, text, enterprise=str(args.get("enterprise", "")) or None,
+        period=str(args.get("period", "")) or None, form=str(args.get("form", "")) or None,
+        limit=PAGE, offset=(page - 1) * PAGE,
+    )  # fmt: skip
+    if not found.hits and text:
+        reetrace.similar_lots(store, text)
 
 
 def main() -> None:
@@ -123,16 +202,21 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=300.0)
     ap.add_argument("--requests", type=int, default=60, help="requests per page kind")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    ap.add_argument("--db", help="use this PostgreSQL store (built the same way if empty) instead")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    url = _db(args.pg, args.scale)
+    url = args.db or _db(args.pg, args.scale)
     _build(url, args.scale)
 
     store = reetrace.open_store(url)
     token = reetrace.issue_token(store, "bench-inspector").token
-    lots = [h.lot for h in reetrace.search_lots(store, limit=1000, order="recorded").hits]
+    sample = reetrace.search_lots(store, limit=1000, order="recorded").hits
+    lots = [h.lot for h in sample]
+    products = sorted({h.product for h in sample})
     magnets = [h.lot for h in reetrace.search_lots(store, form="magnet", limit=400).hits]
+    docs = _documents(store, rng, args.requests)
+    months = [f"2025-{m:02d}" for m in range(1, 13)]
     edges = 0
     with store.reading() as conn:
         edges = int(conn.exec_driver_sql("SELECT count(*) FROM edges").scalar_one())
@@ -152,8 +236,10 @@ def main() -> None:
     ents = sorted({f["enterprise"] for f in saved.findings if f["enterprise"]}) if saved else []
 
     proc, base = _serve(url)
-    results: dict[str, list[float]] = {k: [] for k in TARGETS_MS}
-    library: dict[str, list[float]] = {"search": [], "lot": [], "trace": []}
+    rows = [f"search: {k}" for k in SEARCHES] + ["lot", "findings", "trace"]
+    results: dict[str, list[float]] = {k: [] for k in rows}
+    library: dict[str, list[float]] = {k: [] for k in rows if k != "findings"}
+    load = os.getloadavg()
     deadline = time.monotonic() + 1800
     try:
         with httpx.Client(base_url=base, cookies={"reetrace_session": token}, timeout=120) as client:
@@ -161,13 +247,13 @@ def main() -> None:
             for i in range(args.requests):
                 if time.monotonic() > deadline:
                     break
-                lot = rng.choice(lots)
-                prefix = lot.partition(":")[2][:6].lower()
-                results["search"].append(_ms(client.get(f"/search?q={quote(prefix)}")))
-                t0 = time.perf_counter()
-                reetrace.search_lots(store, text=prefix, limit=50)
-                library["search"].append((time.perf_counter() - t0) * 1000)
+                for kind, q in _cases(i, rng, lots, products, docs, months).items():
+                    results[f"search: {kind}"].append(_ms(client.get("/search", params=q)))
+                    t0 = time.perf_counter()
+                    _library(store, q)
+                    library[f"search: {kind}"].append((time.perf_counter() - t0) * 1000)
 
+                lot = rng.choice(lots)
                 results["lot"].append(_ms(client.get(f"/lots/{quote(lot, safe='')}")))
                 t0 = time.perf_counter()
                 reetrace.lot_report(store, lot)
@@ -190,16 +276,19 @@ def main() -> None:
         proc.wait(timeout=30)
         store.dispose()
 
-    print(f"\nworkbench pages, server time, {edges:,} edges, {args.requests} requests each")
+    after = os.getloadavg()
+    print(
+        f"\nworkbench pages, server time, {edges:,} edges, {args.requests} requests each; load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before, {after[0]:.2f} {after[1]:.2f} {after[2]:.2f} after"
+    )
     for kind, xs in results.items():
-        ok = "meets" if sorted(xs)[int(0.95 * (len(xs) - 1))] <= TARGETS_MS[kind] else "MISSES"
+        target = TARGETS_MS[kind.partition(":")[0]]
+        ok = "meets" if _p95(xs) <= target else "MISSES"  # the p95 printed, not a kinder one
         ref = ""
         if kind in library:
             ratio = statistics.median(xs) / statistics.median(library[kind])
-            ref = (
-                f"   library call p50 {statistics.median(library[kind]):6.1f} ms, page/library {ratio:4.1f}×"
-            )
-        print(f"{kind:9} {_stats(xs)}   {ok} p95 ≤ {TARGETS_MS[kind]} ms{ref}")
+            ref = f"   library p50 {statistics.median(library[kind]):6.1f} ms, page/library {ratio:4.1f}×"
+        print(f"{kind:23} {_stats(xs)}   {ok} p95 ≤ {target} ms{ref}")
 
 
 if __name__ == "__main__":

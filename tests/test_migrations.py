@@ -8,12 +8,19 @@ from alembic.runtime.migration import MigrationContext
 
 from reetrace.store import Store
 from reetrace.store.migrate import current, newest
-from reetrace.store.schema import SEARCH_INDEXES, metadata, views
+from reetrace.store.schema import (
+    FORM_SEARCH_INDEXES,
+    PRODUCT_SEARCH_INDEXES,
+    SEARCH_INDEXES,
+    metadata,
+    views,
+)
 
 
 def _declared(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     # The search indexes are expression indexes, one per backend, that Alembic cannot compare.
-    return not (type_ == "index" and name in SEARCH_INDEXES.values())
+    expressions = {*SEARCH_INDEXES.values(), *FORM_SEARCH_INDEXES.values(), *PRODUCT_SEARCH_INDEXES.values()}
+    return not (type_ == "index" and name in expressions)
 
 
 def test_migrations_build_the_declared_schema(store: Store) -> None:

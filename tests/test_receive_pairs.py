@@ -427,7 +427,10 @@ def _old_store_upgraded(store: Store, tmp_path: Path) -> None:
             )
     c = Chain(store, tmp_path)
     upstream(c)
-    c.submit()
+    # The writers of 0001 derived no documents rows (0008 adds them, from the log): write as they did.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("reetrace.intake.writer.document_rows", lambda position, rec: [])
+        c.submit()
     # Accepted then, refused now (counts differ, no from): read as a record already in the log.
     old = [Event.model_validate(r, context={RECORDED: True}).canonical() for r in _legacy_receives()]
     _append_the_old_way(store, old)

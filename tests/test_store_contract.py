@@ -126,7 +126,8 @@ def fill_every_table(store: Store, tmp_path: Path) -> None:
     submit_events(store, tmp_path, "MINE", "2025-03", [
         *mine_month(2),
         ev("p1", "process", "MINE", "BO", "2025-03-04", process="beneficiation",
-           inputs=[inp("MORE0", 1000)], outputs=[out("CONC", "concentrate", 800, reo_pct=60)]),
+           inputs=[inp("MORE0", 1000)], outputs=[out("CONC", "concentrate", 800, reo_pct=60)],
+           documents={"contract": "C-2503-1"}),
         ev("r1", "retract", "MINE", "BO", "2025-03-05", retracts="m1", reason="typo"),
     ])  # fmt: skip
     for t in FACT_TABLES:

@@ -1,4 +1,4 @@
-"""``reetrace lots``: find a lot by code prefix, customs entry or document number."""
+"""``reetrace lots``: find a lot by code prefix, customs entry, document number or product name."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from reetrace.cli.common import (
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Lots per page.")
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Lots to skip.")
 @click.option("--no-references", is_flag=True,
-              help="Match lot codes only (no scan for customs entries or document numbers).")  # fmt: skip
+              help="Match lot codes and product names, not customs entries or document numbers.")  # fmt: skip
 @db_option
 @json_option
 @errors_to_click
@@ -35,7 +35,8 @@ def lots_cmd(
     offset: int, no_references: bool, db: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Find lots: TEXT is a lot code prefix (with or without ENT:, any case), a customs entry or a
-    document number (waybill, invoice… of the event that created or drew the lot).
+    document number (waybill, invoice… of the event that created or drew the lot), or part of a product
+    name (3 characters or more). Lots of a matching number come first, then codes, then products.
 
     Example: reetrace lots mag-2503 --form magnet   (also: reetrace lots 530420250311001;
     reetrace lots -e NBMAG -p 2025-03 --limit 20 --offset 20)

@@ -17,8 +17,8 @@ from reetrace.errors import Problem
 from reetrace.intake.parser import Prepared, Rejected
 from reetrace.intake.warnings import RecordWarnings
 from reetrace.store.base import Appender
-from reetrace.store.derive import event_rows
-from reetrace.store.schema import edges, events, inputs, lots
+from reetrace.store.derive import document_rows, event_rows
+from reetrace.store.schema import documents, edges, events, inputs, lots
 
 #: Problems kept for the report; the rest are counted.
 MAX_PROBLEMS = 1000
@@ -99,6 +99,7 @@ class SubmissionWriter:
             app.extend(lots, lot_rows)
             app.extend(inputs, in_rows)
             app.extend(edges, edge_rows)
+            app.extend(documents, document_rows(pos, rec))
             self.new += 1
             self.lines += len(lot_rows) + len(in_rows)
         app.flush(wait=False)  # the next batch is parsed while this one is written

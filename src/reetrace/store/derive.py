@@ -61,6 +61,22 @@ def event_rows(
     return event, lots, ins, edges
 
 
+def document_rows(position: int, rec: dict[str, Any]) -> list[Row]:
+    """The ``documents`` rows of one event: its customs entry (``origin`` or ``destination``) and each
+    document number, in record order, with the number lower-cased as the search key."""
+    found: list[tuple[str, str]] = []
+    for part in ("origin", "destination"):
+        entry = (rec.get(part) or {}).get("customs_entry")
+        if isinstance(entry, str):
+            found.append((f"{part}.customs_entry", entry))
+    for kind, value in (rec.get("documents") or {}).items():
+        # One number per kind under the current contract; a list is read too, as search always did.
+        for number in value if isinstance(value, list) else (value,):
+            if isinstance(number, str):
+                found.append((f"documents.{kind}", number))
+    return [(position, idx, fld, number, number.lower()) for idx, (fld, number) in enumerate(found)]
+
+
 def edge_rows(position: int, rec: dict[str, Any]) -> Iterator[Row]:
     """The edges rows of one event, one at a time (``verify`` streams a very large event's)."""
     outs = rec.get("outputs") or ()

@@ -68,8 +68,10 @@ class Dialect:
         """The bind values of :meth:`prefix_match` for ``prefix``."""
         raise NotImplementedError
 
-    def body_contains(self, body: str, param: str) -> str:
-        """SQL true when the log frame in column ``body``, lower-cased, contains the bound text."""
+    def prefix_order(self, col: str) -> str:
+        """An ORDER BY key on text column ``col``, ignoring ASCII case, in the order of the ``0004``
+        search index: ``WHERE prefix_match ORDER BY prefix_order LIMIT n`` reads n index entries of the
+        prefix's range and stops."""
         raise NotImplementedError
 
     #: Appended to a subquery to keep the planner from merging it into the query around it (so that a

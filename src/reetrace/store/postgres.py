@@ -104,8 +104,10 @@ class PostgresDialect(Dialect):
         escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return {param: escaped + "%"}
 
-    def body_contains(self, body: str, param: str) -> str:
-        return f"strpos(lower(convert_from({body}, 'UTF8')), :{param}) > 0"
+    def prefix_order(self, col: str) -> str:
+        # text_pattern_ops orders by ~<~ (bytes), not by the collation's <: only this spelling walks
+        # ix_lots_lot_lower in order.
+        return f"lower({col}) USING ~<~"
 
     def tune_for_audit(self, conn: Connection) -> None:
         # A whole-store audit is a handful of large joins and aggregates: JIT compiling them costs

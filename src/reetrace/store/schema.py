@@ -118,6 +118,11 @@ lots = sa.Table(
 #: the way its planner answers a prefix from it, created by migration 0004 and not declared here
 #: (Alembic cannot compare expression indexes; tests/test_search.py checks they exist).
 SEARCH_INDEXES = {"sqlite": "ix_lots_lot_nocase", "postgresql": "ix_lots_lot_lower"}
+#: The same per form (migration 0008): a code prefix searched among the lots of one form is one range of
+#: it, read in order, however few lots of that form the prefix has.
+FORM_SEARCH_INDEXES = {"sqlite": "ix_lots_form_lot_nocase", "postgresql": "ix_lots_form_lot_lower"}
+#: And per product name (migration 0008): the distinct names, and each one's lots by code.
+PRODUCT_SEARCH_INDEXES = {"sqlite": "ix_lots_product_lot_nocase", "postgresql": "ix_lots_product_lot_lower"}
 
 #: Input lines: what an event draws from a lot (the holder is the lot's enterprise, not the reporter's
 #: for a receive).
@@ -131,6 +136,24 @@ inputs = sa.Table(
     sa.Column("mass_kg", sa.Double, nullable=False),
     sa.PrimaryKeyConstraint("position", "idx"),
     sa.Index("ix_inputs_lot", "lot"),
+)
+
+#: The reference numbers an event carries, for finding it by one (reetrace.search): the customs entry of
+#: an import's ``origin`` or an export's ``destination``, and each value of ``documents`` (waybill,
+#: invoice, contract…), in that order. ``field`` names where the number is in the record
+#: (``origin.customs_entry``, ``documents.waybill``); ``number_key`` is the number lower-cased by Python
+#: when it is derived, so that the same comparison holds on SQLite and PostgreSQL whatever the database's
+#: collation, and the lookup is an equality on one index (migration 0008).
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("position", Pos, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("field", sa.String(80), nullable=False),
+    sa.Column("number", sa.String(200), nullable=False),
+    sa.Column("number_key", sa.String(200), nullable=False),
+    sa.PrimaryKeyConstraint("position", "idx"),
+    sa.Index("ix_documents_number_key", "number_key"),
 )
 
 #: Lot-to-lot edges. A ``process`` (and every other blending type) has an edge from every input to every
@@ -259,7 +282,7 @@ checkpoints = sa.Table(
 #: Every table that holds recorded facts: the triggers refuse UPDATE, DELETE and TRUNCATE on each.
 FACT_TABLES: tuple[sa.Table, ...] = (
     log, submissions, events, lots, inputs, edges, retractions, groups, enterprises, sites, quotas,
-    merkle_nodes,
+    merkle_nodes, documents,
 )  # fmt: skip
 
 #: Append-only tables that are not facts of the log (same triggers).

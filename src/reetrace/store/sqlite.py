@@ -81,8 +81,8 @@ class SqliteDialect(Dialect):
     def prefix_params(self, param: str, prefix: str) -> dict[str, str]:
         return {f"{param}_lo": prefix, f"{param}_hi": prefix + "\U0010ffff"}
 
-    def body_contains(self, body: str, param: str) -> str:
-        return f"instr(lower(CAST({body} AS TEXT)), :{param}) > 0"
+    def prefix_order(self, col: str) -> str:
+        return f"{col} COLLATE NOCASE"
 
 
 DIALECT = SqliteDialect()

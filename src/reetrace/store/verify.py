@@ -5,9 +5,9 @@
 2. recomputes the chain link ``SHA-256(previous link || stored frame)`` and compares it with the stored
    link (any changed byte of any record, or a record inserted, removed or reordered, breaks it here);
 3. re-derives the rows that record puts into the derived tables (events, lots, inputs, edges,
-   submissions, registry tables, retractions) with the very functions the writers use, and compares them
-   with the rows stored there, so that an edit of a derived table (which trace and audit read) is caught
-   too, as is a row added to one;
+   documents, submissions, registry tables, retractions) with the very functions the writers use, and
+   compares them with the rows stored there, so that an edit of a derived table (which trace, audit and
+   search read) is caught too, as is a row added to one;
 4. rebuilds the Merkle tree over the frames (leaf = frame) chunk by chunk in bounded memory and compares
    every node with ``merkle_nodes`` (:class:`reetrace.store.tree.TreeCheck`), and checks the root of
    every stored signed checkpoint against it.
@@ -44,6 +44,7 @@ from reetrace.store import chain
 from reetrace.store.base import Store
 from reetrace.store.derive import (
     Row,
+    document_rows,
     edge_rows,
     event_rows,
     foreign_rows,
@@ -54,6 +55,7 @@ from reetrace.store.derive import (
 from reetrace.store.schema import (
     PRINCIPAL_TABLES,
     REGISTRY_TABLES,
+    documents,
     edges,
     events,
     foreign_links,
@@ -67,7 +69,7 @@ from reetrace.store.tree import TreeCheck, check_checkpoints
 
 _DERIVED = (
     submissions, events, lots, inputs, edges, retractions, *REGISTRY_TABLES.values(),
-    *PRINCIPAL_TABLES.values(), foreign_links,
+    *PRINCIPAL_TABLES.values(), foreign_links, documents,
 )  # fmt: skip
 #: Failures listed; the rest are counted.
 MAX_FAILURES = 100
@@ -390,7 +392,9 @@ def _expected_rows(
         e, ls, ins, es = event_rows(
             pos, frame["submission"], frame["line"], rec, chain.digest(record), with_edges=n_edges <= LARGE
         )
-        out: dict[str, list[Row]] = {"events": [e], "lots": ls, "inputs": ins, "edges": es}
+        out: dict[str, list[Row]] = {
+            "events": [e], "lots": ls, "inputs": ins, "edges": es, "documents": document_rows(pos, rec)
+        }  # fmt: skip
         large: dict[str, Iterable[Row]] = {} if n_edges <= LARGE else {"edges": edge_rows(pos, rec)}
         if ev.type == "retract":
             # The target is an earlier event, whose row has already been verified against its record.
