@@ -28,6 +28,7 @@ EXPECTED = {
     "ROLES", "IssuedToken", "Principal", "PrincipalError", "add_principal", "authenticate", "has_admin",
     "issue_token", "list_principals", "revoke_token", "list_submissions", "submission_receipt",
     "lot_holders", "origin_summary", "own_lot_report", "find_lots",
+    "Message", "reason_of",
 }  # fmt: skip
 
 

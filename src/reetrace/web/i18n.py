@@ -6,14 +6,23 @@ compiled ``.mo`` files in the repository: the ``.po`` is the one source, and a t
 has no Chinese translation). Each language has its own Jinja2 environment, so a request never swaps the
 translations of another request in flight.
 
+Texts made by the library (finding summaries, reasons of a refused upload, warnings) are
+:class:`reetrace.messages.Message`: :func:`say` (the ``say`` filter in templates) looks their template up
+in the same catalog and formats their parameters for the locale. English pages show them exactly as the
+library wrote them (the CLI's and the API's words).
+
 Dates are shown in Asia/Shanghai with their offset; numbers are formatted for the locale.
 """
 
 from __future__ import annotations
 
 import functools
+import numbers
+import re
+import string
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -26,6 +35,7 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from reetrace.messages import Instant, Message
 from reetrace.periods import SHANGHAI
 
 HERE = Path(__file__).parent
@@ -123,6 +133,7 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["say"] = functools.partial(say, lang)
     env.globals["fmt"] = Formatter(lang)
     env.globals["lang"] = lang
     env.globals["languages"] = LANGUAGES
@@ -135,18 +146,75 @@ def gettext(lang: str, message: str, **params: Any) -> str:
     return text % params if params else text
 
 
+#: A number's format spec in a library message: sign, grouping, precision, type (``+,.2f``).
+_NUMBER_SPEC = re.compile(r"^(?P<sign>\+)?(?P<group>,)?(?:\.(?P<digits>\d+))?(?P<type>[fgd])?$")
+
+
+class _Say(string.Formatter):
+    """Formats a message's parameters for a locale: numbers with a format spec through Babel (digits
+    grouped as the locale groups them), nested messages translated, instants in Asia/Shanghai with
+    their offset, everything else (codes, lots,
+    times as ISO text, numbers without a spec: positions, years, lines) verbatim."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.formatter = Formatter(lang)
+        self.locale = self.formatter.locale
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, Message):
+            return say(self.lang, value)
+        if isinstance(value, Instant):
+            return self.formatter.dt(value)
+        m = _NUMBER_SPEC.match(format_spec)
+        if not format_spec or m is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return str(format(value, format_spec))
+        # The digits are the English text's (Python's rounding of the float), only grouped and signed
+        # for the locale: both languages show the same number.
+        try:
+            exact = Decimal(format(value, format_spec.replace(",", "")))
+        except InvalidOperation:  # inf, nan
+            return str(format(value, format_spec))
+        digits, kind = m["digits"], m["type"]
+        if kind == "g" and digits is None:
+            body = "#,##0.##########"  # as many decimals as the value has (4, 0.5, 0.0001)
+        else:
+            body = "#,##0" + ("." + "0" * int(digits) if digits and digits != "0" else "")
+        pattern = f"+{body};-{body}" if m["sign"] else body
+        return str(format_decimal(exact, format=pattern, locale=self.locale))
+
+
+def say(lang: str, text: Any) -> str:
+    """A library text in ``lang``: a :class:`Message` through the catalog with its parameters formatted
+    for the locale; anything else (a plain string, a run saved without templates) as it is. English is
+    the library's own text, unchanged."""
+    if not isinstance(text, Message):
+        return "" if text is None else str(text)
+    if lang == "en" or not text.msgid:
+        return str(text)
+    template = str(translations(lang).gettext(text.msgid))
+    try:
+        return _Say(lang).vformat(template, (), text.params)
+    except (KeyError, IndexError, ValueError):  # a translation that does not fit (the tests forbid it)
+        return str(text)
+
+
 def messages_in_use() -> Iterable[str]:
-    """Every message id the templates and the web package's Python use (for the catalog test)."""
+    """Every message id the templates, the web package and the library's messages use (for the catalog
+    test)."""
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 
-    # ``t(request, "…")`` in pages.py translates its second argument.
-    keywords = {**DEFAULT_KEYWORDS, "t": (2,)}
+    # ``t(request, "…")`` in pages.py translates its second argument; ``M_("…", **params)`` and
+    # ``N_("…")`` anywhere in the library are the templates of its messages (reetrace.messages).
+    keywords = {**DEFAULT_KEYWORDS, "t": (2,), "M_": None}
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     for _file, _line, message, _comments, _ctx in extract_from_dir(
-        str(HERE), method_map=method_map, options_map=options, keywords=keywords
+        str(HERE.parent), method_map=method_map, options_map=options, keywords=keywords
     ):
         yield message if isinstance(message, str) else message[0]
 
 
-__all__ = ["DEFAULT", "LANGUAGES", "Formatter", "environment", "gettext", "negotiate", "translations"]
+__all__ = [
+    "DEFAULT", "LANGUAGES", "Formatter", "environment", "gettext", "negotiate", "say", "translations",
+]  # fmt: skip

@@ -57,6 +57,11 @@ RULES = (
     N_("stock_gain"),
     N_("period_mass_balance"),
 )
+#: Categories of the yearly quotas (``quota_exceeded`` findings name them).
+QUOTA_CATEGORIES = (
+    N_("mining"),
+    N_("separation"),
+)
 SEVERITIES = (
     N_("high"),
     N_("medium"),
@@ -90,6 +95,7 @@ __all__ = [
     "FORMS",
     "ORIGINS",
     "PROCESSES",
+    "QUOTA_CATEGORIES",
     "ROLES",
     "RULES",
     "SEVERITIES",
