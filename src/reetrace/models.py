@@ -339,24 +339,26 @@ class Event(_Strict):
                         M_("{side}[{i}].lot is {length} characters as {own}:LOT, over {limit}",
                            side=side, i=i, length=len(line.lot), own=own, limit=MAX_LOT_REF)
                     )  # fmt: skip
-        t = self.type
-        ins, outs = _SIDES[t]
+        etype = self.type
+        ins, outs = _SIDES[etype]
         for side, rule in (("inputs", ins), ("outputs", outs)):
             n = len(getattr(self, side))
             if rule == "none" and n:
-                raise ValueError(M_("a {type} event has no {side}", type=word(t), side=side))
+                raise ValueError(M_("a {type} event has no {side}", type=word(etype), side=side))
             if rule == "some" and not n:
                 raise ValueError(
-                    M_("a {type} event needs at least one line in {side}", type=word(t), side=side)
+                    M_("a {type} event needs at least one line in {side}", type=word(etype), side=side)
                 )
-        if t == "adjust" and bool(self.inputs) == bool(self.outputs):
+        if etype == "adjust" and bool(self.inputs) == bool(self.outputs):
             raise ValueError(M_("an adjust event has either inputs (a loss) or outputs (a gain)"))
-        for name in _REQUIRED[t]:
+        for name in _REQUIRED[etype]:
             if getattr(self, name) is None:
-                raise ValueError(M_("a {type} event needs {field}", type=word(t), field=name))
+                raise ValueError(M_("a {type} event needs {field}", type=word(etype), field=name))
         for name in _EXTRA_FIELDS:
-            if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[t]:
-                raise ValueError(M_("{field} does not belong on a {type} event", field=name, type=word(t)))
+            if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[etype]:
+                raise ValueError(
+                    M_("{field} does not belong on a {type} event", field=name, type=word(etype))
+                )
         for i, line in enumerate(self.outputs):
             if line.lot.partition(":")[0] != own:
                 raise ValueError(
@@ -367,14 +369,14 @@ class Event(_Strict):
                         own=own,
                     )
                 )
-        if t == "receive":
+        if etype == "receive":
             for i, in_line in enumerate(self.inputs):
                 if in_line.lot.partition(":")[0] != self.counterparty:
                     raise ValueError(
                         M_("inputs[{i}].lot {lot} is not a lot of the sender {sender}",
                            i=i, lot=in_line.lot, sender=self.counterparty)
                     )  # fmt: skip
-        elif t == "process" and self.counterparty is not None:
+        elif etype == "process" and self.counterparty is not None:
             pass  # toll processing: inputs belong to the counterparty (an audit finding, not an error)
         else:
             for i, in_line in enumerate(self.inputs):
@@ -382,14 +384,14 @@ class Event(_Strict):
                     raise ValueError(
                         M_("inputs[{i}].lot {lot} is not a lot of {own}", i=i, lot=in_line.lot, own=own)
                     )
-        if t in ("extract",):
+        if etype in ("extract",):
             for i, line in enumerate(self.outputs):
                 if line.form not in MINED_FORMS:
                     raise ValueError(
                         M_("outputs[{i}].form {form}: mining yields ore, concentrate or mixed_compound",
                            i=i, form=repr(line.form))
                     )  # fmt: skip
-        if t == "process" and self.process == "separation":
+        if etype == "process" and self.process == "separation":
             for i, line in enumerate(self.outputs):
                 if not line.elements:
                     raise ValueError(
