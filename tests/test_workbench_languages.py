@@ -220,6 +220,17 @@ def test_a_bad_period_on_the_dashboard_reads_in_chinese(server: Server, world: W
     assert "期间 '2025-13' 不是 YYYY-MM 格式" in _text(page.text) and "is not YYYY-MM" not in page.text
 
 
+def test_why_a_search_hit_matched_reads_in_chinese(server: Server, world: World) -> None:
+    with _client(server, world.tokens["inspector"], "zh-CN") as c:
+        zh = c.get("/search", params={"q": "boc"}).text
+        waybill = c.get("/search", params={"q": "WB-88121"}).text
+    assert '<td class="hint">批次号</td>' in zh
+    assert '<td class="hint">单据 运单</td>' in waybill
+    with _client(server, world.tokens["inspector"], "en") as c:
+        en = c.get("/search", params={"q": "boc"}).text
+    assert '<td class="hint">lot</td>' in en
+
+
 def test_a_run_saved_before_templates_were_kept_still_shows_in_english(
     server: Server, world: World, saved: list[dict[str, Any]]
 ) -> None:
