@@ -51,7 +51,8 @@ class Message(str):
     def __new__(cls, msgid: str, params: Mapping[str, Param | Message] | None = None) -> Message:
         params = dict(params or {})
         for name, value in params.items():
-            if value is not None and not isinstance(value, (str, numbers.Real)):  # Message is a str
+            # Message is a str; the numbers.Real ABC is slow, so it is asked last.
+            if value is not None and not isinstance(value, (str, int, float, numbers.Real)):
                 raise TypeError(f"message parameter {name}={value!r}: str, number, None or Message only")
         self = super().__new__(cls, msgid.format(**params))
         self.msgid = msgid
