@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from reetrace.messages import placeholders
 from reetrace.trace.result import BackTrace, Edge, Node, Origin
 from reetrace.web import i18n
 from reetrace.web.session import csrf_ok, csrf_token, safe_next
@@ -17,10 +18,14 @@ def test_every_message_has_a_chinese_translation_with_the_same_placeholders() ->
     zh = i18n.translations("zh-CN")
     used = set(i18n.messages_in_use())
     assert len(used) > 100
+    # The library's message templates are found too (reetrace.messages: M_ and N_).
+    assert "{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg (+{excess_pct:.2f}%)" in used
     for msg in used:
         text = zh.gettext(msg)
         assert (text and text != msg) or msg in {"REO"}, f"no zh-CN translation for {msg!r}"
         assert set(_PLACEHOLDER.findall(text)) == set(_PLACEHOLDER.findall(msg)), msg
+        # str.format templates: the same fields with the same format specs.
+        assert placeholders(text) == placeholders(msg), msg
 
 
 def test_language_negotiation() -> None:

@@ -178,6 +178,10 @@ def test_an_inspector_filters_findings_and_reads_dashboards(browser: Any, server
     page.goto(f"{server.url}/findings?as_of=2026-03-01")
     assert "审计发现" in page.inner_text("h1")
     _shot(page, "findings-zh")
+    # The summaries too, made by the library: Chinese, no English template words left.
+    page.goto(f"{server.url}/findings?as_of=2026-03-01&rule=stock_gain")
+    summaries = page.locator("table.findings tbody tr").all_inner_texts()
+    assert summaries and all("盘点凭空增加" in s and "from nowhere" not in s for s in summaries), summaries
 
 
 def test_a_chinese_browser_gets_chinese_pages(browser: Any, server: Server, year: Year) -> None:

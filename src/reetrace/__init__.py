@@ -128,6 +128,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Refused": ("reetrace.errors", "Refused"),
     "VerificationFailed": ("reetrace.errors", "VerificationFailed"),
     "LotNotFound": ("reetrace.errors", "LotNotFound"),
+    # texts for people: English, with their template for other languages (the workbench)
+    "Message": ("reetrace.messages", "Message"),
+    "reason_of": ("reetrace.messages", "reason_of"),
 }
 
 __all__ = [
@@ -150,6 +153,7 @@ __all__ = [
     "IssuedToken",
     "LotNotFound",
     "LotSearch",
+    "Message",
     "NoStore",
     "NotRegistered",
     "Period",
@@ -207,6 +211,7 @@ __all__ = [
     "quota_report",
     "read_events",
     "read_manifest",
+    "reason_of",
     "receipt_for",
     "render_picture",
     "resolve_url",
@@ -288,6 +293,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from reetrace.intake.registry import parse_registry
     from reetrace.intake.registry import show as show_registry
     from reetrace.intake.submit import SubmissionResult, submit
+    from reetrace.messages import Message, reason_of
     from reetrace.models import Event, Registry
     from reetrace.periods import SHANGHAI, Period
     from reetrace.principals import (

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reetrace.messages import M_
 from reetrace.models import split_lot
 from reetrace.store import Store
 from reetrace.trace.result import BackTrace
@@ -24,7 +25,7 @@ def lot_holders(store: Store, lot: str) -> frozenset[str]:
     """Enterprises that hold or held ``lot``: its creator, and whoever drew from or received it."""
     ent, code = split_lot(lot, "")
     if not ent or not code:
-        raise ValueError(f"{lot!r}: give the lot as ENT:LOT")
+        raise ValueError(M_("{ref}: give the lot as ENT:LOT", ref=repr(lot)))
     q = sa.text(
         "SELECT DISTINCT e.enterprise FROM inputs i JOIN events e ON e.position = i.position "
         "WHERE i.lot = :lot"

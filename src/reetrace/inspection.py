@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import NotRegistered
+from reetrace.messages import M_
 from reetrace.models import split_lot
 from reetrace.periods import Period
 from reetrace.store import Store
@@ -55,7 +56,7 @@ def lot_report(store: Store, ref: str) -> dict[str, Any]:
     """The lot, the event(s) that created it, and every event that drew from it or received it."""
     ent, code = split_lot(ref, "")
     if not ent or not code:
-        raise ValueError(f"{ref!r}: give the lot as ENT:LOT")
+        raise ValueError(M_("{ref}: give the lot as ENT:LOT", ref=repr(ref)))
     lot = f"{ent}:{code}"
     with store.reading() as conn:
         lc = lots.c

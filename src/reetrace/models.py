@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reetrace.elements import SHARE_SUM_TOLERANCE, reo_equivalent
+from reetrace.messages import M_, N_, Message, word
 from reetrace.text import free_text, identifier, note_text
 
 #: One lot line above this gross mass is absurd (a million tonnes: a year of Bayan Obo ore is ~10 Mt).
@@ -49,7 +50,10 @@ def _max_len(n: int) -> Any:
 
     def check(v: str) -> str:
         if len(v) > n:
-            raise ValueError(f"String should have at most {n} characters")
+            # pydantic's own words for the same error (see reetrace.intake.pydantic_errors)
+            raise ValueError(
+                Message(N_("String should have at most {max_length} characters"), {"max_length": n})
+            )
         return v
 
     return AfterValidator(check)
@@ -76,7 +80,9 @@ Text = Annotated[
 # Numbers are strict: JSON ``"1000"`` or ``true`` is not a mass (an integer is).
 def _at_least_a_gram(v: float) -> float:
     if v < MIN_LOT_KG:
-        raise ValueError(f"{v:g} kg is under 1 g ({MIN_LOT_KG} kg): masses are in kg")
+        raise ValueError(
+            M_("{kg:g} kg is under 1 g ({min_kg} kg): masses are in kg", kg=v, min_kg=str(MIN_LOT_KG))
+        )
     return v
 
 
@@ -107,9 +113,9 @@ MINED_FORMS = frozenset({"ore", "concentrate", "mixed_compound"})
 def sane_time(v: datetime) -> datetime:
     """An aware time inside [EARLIEST, LATEST), or ValueError (never OverflowError, whatever the offset)."""
     if v.year < EARLIEST.year - 1 or (v.year <= EARLIEST.year and v < EARLIEST):
-        raise ValueError(f"{v.isoformat()} is before {EARLIEST.date()}")
+        raise ValueError(M_("{time} is before {earliest}", time=v.isoformat(), earliest=str(EARLIEST.date())))
     if v.year > LATEST.year or v >= LATEST:
-        raise ValueError(f"{v.isoformat()} is after {LATEST.year - 1}-12-31 (UTC)")
+        raise ValueError(M_("{time} is after {year}-12-31 (UTC)", time=v.isoformat(), year=LATEST.year - 1))
     return v
 
 
@@ -184,7 +190,13 @@ class OutputLine(_Strict):
             return None
         total = sum(v.values())
         if abs(total - 100.0) > SHARE_SUM_TOLERANCE:
-            raise ValueError(f"element shares sum to {total:g}, not 100 ± {SHARE_SUM_TOLERANCE:g}")
+            raise ValueError(
+                M_(
+                    "element shares sum to {total:g}, not 100 ± {tolerance:g}",
+                    total=total,
+                    tolerance=SHARE_SUM_TOLERANCE,
+                )
+            )
         # Zero shares carry no information: drop them so the canonical form has one spelling.
         if 0 in v.values():
             return {el: x for el, x in v.items() if x > 0}
@@ -193,9 +205,9 @@ class OutputLine(_Strict):
     @model_validator(mode="after")
     def _content(self) -> OutputLine:
         if (self.reo_pct is None) == (self.re_metal_pct is None):
-            raise ValueError("give exactly one of reo_pct and re_metal_pct")
+            raise ValueError(M_("give exactly one of reo_pct and re_metal_pct"))
         if self.form in PROFILE_REQUIRED_FORMS and not self.elements:
-            raise ValueError(f"elements are required for form {self.form!r}")
+            raise ValueError(M_("elements are required for form {form}", form=repr(self.form)))
         return self
 
     def reo(self) -> tuple[float, dict[str, float] | None]:
@@ -298,7 +310,9 @@ class Event(_Strict):
     def _time_as_text(cls, v: Any) -> Any:
         # A JSON number would be read as Unix seconds: a time is ISO 8601 text (or a datetime).
         if not isinstance(v, str | datetime):
-            raise ValueError("give the time as ISO 8601 text with an offset, e.g. 2025-03-02T10:00:00+08:00")
+            raise ValueError(
+                M_("give the time as ISO 8601 text with an offset, e.g. 2025-03-02T10:00:00+08:00")
+            )
         return v
 
     @field_validator("occurred_at")
@@ -322,60 +336,78 @@ class Event(_Strict):
                 if len(line.lot) > MAX_LOT_REF:
                     # The limit holds for the stored ENT:LOT, so that the record re-validates as stored.
                     raise ValueError(
-                        f"{side}[{i}].lot is {len(line.lot)} characters as {own}:LOT, over {MAX_LOT_REF}"
-                    )
-        t = self.type
-        ins, outs = _SIDES[t]
+                        M_("{side}[{i}].lot is {length} characters as {own}:LOT, over {limit}",
+                           side=side, i=i, length=len(line.lot), own=own, limit=MAX_LOT_REF)
+                    )  # fmt: skip
+        etype = self.type
+        ins, outs = _SIDES[etype]
         for side, rule in (("inputs", ins), ("outputs", outs)):
             n = len(getattr(self, side))
             if rule == "none" and n:
-                raise ValueError(f"a {t} event has no {side}")
+                raise ValueError(M_("a {type} event has no {side}", type=word(etype), side=side))
             if rule == "some" and not n:
-                raise ValueError(f"a {t} event needs at least one line in {side}")
-        if t == "adjust" and bool(self.inputs) == bool(self.outputs):
-            raise ValueError("an adjust event has either inputs (a loss) or outputs (a gain)")
-        for name in _REQUIRED[t]:
+                raise ValueError(
+                    M_("a {type} event needs at least one line in {side}", type=word(etype), side=side)
+                )
+        if etype == "adjust" and bool(self.inputs) == bool(self.outputs):
+            raise ValueError(M_("an adjust event has either inputs (a loss) or outputs (a gain)"))
+        for name in _REQUIRED[etype]:
             if getattr(self, name) is None:
-                raise ValueError(f"a {t} event needs {name}")
+                raise ValueError(M_("a {type} event needs {field}", type=word(etype), field=name))
         for name in _EXTRA_FIELDS:
-            if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[t]:
-                raise ValueError(f"{name} does not belong on a {t} event")
+            if getattr(self, name) is not None and name not in _ALLOWED_EXTRA[etype]:
+                raise ValueError(
+                    M_("{field} does not belong on a {type} event", field=name, type=word(etype))
+                )
         for i, line in enumerate(self.outputs):
             if line.lot.partition(":")[0] != own:
-                raise ValueError(f"outputs[{i}].lot {line.lot} is not a lot of {own}: outputs are own lots")
-        if t == "receive":
+                raise ValueError(
+                    M_(
+                        "outputs[{i}].lot {lot} is not a lot of {own}: outputs are own lots",
+                        i=i,
+                        lot=line.lot,
+                        own=own,
+                    )
+                )
+        if etype == "receive":
             for i, in_line in enumerate(self.inputs):
                 if in_line.lot.partition(":")[0] != self.counterparty:
                     raise ValueError(
-                        f"inputs[{i}].lot {in_line.lot} is not a lot of the sender {self.counterparty}"
-                    )
-        elif t == "process" and self.counterparty is not None:
+                        M_("inputs[{i}].lot {lot} is not a lot of the sender {sender}",
+                           i=i, lot=in_line.lot, sender=self.counterparty)
+                    )  # fmt: skip
+        elif etype == "process" and self.counterparty is not None:
             pass  # toll processing: inputs belong to the counterparty (an audit finding, not an error)
         else:
             for i, in_line in enumerate(self.inputs):
                 if in_line.lot.partition(":")[0] != own:
-                    raise ValueError(f"inputs[{i}].lot {in_line.lot} is not a lot of {own}")
-        if t in ("extract",):
+                    raise ValueError(
+                        M_("inputs[{i}].lot {lot} is not a lot of {own}", i=i, lot=in_line.lot, own=own)
+                    )
+        if etype in ("extract",):
             for i, line in enumerate(self.outputs):
                 if line.form not in MINED_FORMS:
                     raise ValueError(
-                        f"outputs[{i}].form {line.form!r}: mining yields ore, concentrate or mixed_compound"
-                    )
-        if t == "process" and self.process == "separation":
+                        M_("outputs[{i}].form {form}: mining yields ore, concentrate or mixed_compound",
+                           i=i, form=repr(line.form))
+                    )  # fmt: skip
+        if etype == "process" and self.process == "separation":
             for i, line in enumerate(self.outputs):
                 if not line.elements:
-                    raise ValueError(f"outputs[{i}].elements: every output of a separation needs a profile")
+                    raise ValueError(
+                        M_("outputs[{i}].elements: every output of a separation needs a profile", i=i)
+                    )
         lots_in = [line.lot for line in self.inputs]
         lots_out = [line.lot for line in self.outputs]
         if len(set(lots_out)) != len(lots_out):
-            raise ValueError("an output lot is listed twice")
+            raise ValueError(M_("an output lot is listed twice"))
         if len(set(lots_in)) != len(lots_in):
-            raise ValueError("an input lot is listed twice")
+            raise ValueError(M_("an input lot is listed twice"))
         both = set(lots_in) & set(lots_out)
         if both:
-            raise ValueError(f"lot {sorted(both)[0]} is both input and output: that is a cycle")
+            raise ValueError(M_("lot {lot} is both input and output: that is a cycle", lot=sorted(both)[0]))
         if self.retracts is not None and self.retracts == self.event_id:
-            raise ValueError("an event cannot retract itself")
+            raise ValueError(M_("an event cannot retract itself"))
         return self
 
     @model_validator(mode="after")
@@ -388,7 +420,11 @@ class Event(_Strict):
             raise ValidationError.from_exception_data(
                 "Event",
                 [
-                    InitErrorDetails(type=PydanticCustomError("pairing", msg), loc=loc, input=value)
+                    # The reason travels in the context (not as pydantic's template): the workbench reads
+                    # its message there, and a value in it is never taken for a template field.
+                    InitErrorDetails(
+                        type=PydanticCustomError("pairing", "{reason}", {"reason": msg}), loc=loc, input=value
+                    )
                     for loc, msg, value in problems
                 ],
             )
@@ -408,7 +444,7 @@ RECORDED = "recorded"
 Loc = tuple[int | str, ...]
 
 
-def pairing_problems(ev: Event, *, recorded: bool = False) -> list[tuple[Loc, str, Any]]:
+def pairing_problems(ev: Event, *, recorded: bool = False) -> list[tuple[Loc, Message, Any]]:
     """Problems of ``from`` and of the pairing of a receive's outputs with its inputs, as (location,
     reason, offending value); normalises a bare ``from`` to the sender's ``ENT:LOT`` on the way.
 
@@ -418,12 +454,12 @@ def pairing_problems(ev: Event, *, recorded: bool = False) -> list[tuple[Loc, st
     ``from`` is the **sender's** lot: a receive only ever draws the counterparty's lots, so reading it
     as the reporter's (as in a lot line) could only ever be an error.
     """
-    out: list[tuple[Loc, str, Any]] = []
+    out: list[tuple[Loc, Message, Any]] = []
     named = [(i, line) for i, line in enumerate(ev.outputs) if line.from_ is not None]
     if ev.type != "receive":
         for i, line in named:
-            out.append((("outputs", i, "from"), f"from belongs on the outputs of a receive, not a {ev.type}",
-                        line.from_))  # fmt: skip
+            reason = M_("from belongs on the outputs of a receive, not a {type}", type=word(ev.type))
+            out.append((("outputs", i, "from"), reason, line.from_))
         return out
     for _, line in named:
         ref = line.from_
@@ -433,22 +469,34 @@ def pairing_problems(ev: Event, *, recorded: bool = False) -> list[tuple[Loc, st
     ins = [line.lot for line in ev.inputs]
     if not named:
         if len(ins) != len(ev.outputs) and not recorded:
-            out.append((("outputs",), f"this receive has {len(ins)} input(s) and {len(ev.outputs)} "
-                        "output(s): name each output's source input with from", len(ev.outputs)))  # fmt: skip
+            reason = M_(
+                "this receive has {inputs} input(s) and {outputs} output(s): name each output's source "
+                "input with from", inputs=len(ins), outputs=len(ev.outputs),
+            )  # fmt: skip
+            out.append((("outputs",), reason, len(ev.outputs)))
         return out
     known = set(ins)
     for i, line in enumerate(ev.outputs):
         if line.from_ is None:
-            out.append((("outputs", i, "from"), "missing: other outputs of this receive name their source "
-                        "input, so every output must", None))  # fmt: skip
+            reason = M_(
+                "missing: other outputs of this receive name their source input, so every output must"
+            )
+            out.append((("outputs", i, "from"), reason, None))
         elif line.from_ not in known:
-            out.append((("outputs", i, "from"), f"{line.from_} is not an input of this receive (inputs: "
-                        f"{', '.join(ins)})", line.from_))  # fmt: skip
+            reason = M_(
+                "{lot} is not an input of this receive (inputs: {inputs})",
+                lot=line.from_,
+                inputs=", ".join(ins),
+            )
+            out.append((("outputs", i, "from"), reason, line.from_))
     sources = {line.from_ for line in ev.outputs}
     for j, lot in enumerate(ins):
         if lot not in sources:
-            out.append((("inputs", j, "lot"), f"no output of this receive comes from {lot}: name it in "
-                        "the from of the output it became", lot))  # fmt: skip
+            reason = M_(
+                "no output of this receive comes from {lot}: name it in the from of the output it became",
+                lot=lot,
+            )
+            out.append((("inputs", j, "lot"), reason, lot))
     return out
 
 
@@ -479,7 +527,7 @@ class EnterpriseKey(_Strict):
     @model_validator(mode="after")
     def _order(self) -> EnterpriseKey:
         if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise ValueError("valid_to must be after valid_from")
+            raise ValueError(M_("valid_to must be after valid_from"))
         return self
 
 
@@ -513,9 +561,9 @@ class Site(_Strict):
     @model_validator(mode="after")
     def _kind_fields(self) -> Site:
         if self.licence is not None and self.kind != "mine":
-            raise ValueError("only a mine has a mining licence")
+            raise ValueError(M_("only a mine has a mining licence"))
         if self.capacity_t is not None and self.kind != "plant":
-            raise ValueError("only a plant has a separation capacity")
+            raise ValueError(M_("only a plant has a separation capacity"))
         return self
 
 
@@ -548,6 +596,6 @@ class Registry(_Strict):
             for rec in getattr(self, name):
                 k = key(rec)
                 if k in seen:
-                    raise ValueError(f"{name}: {k} is listed twice")
+                    raise ValueError(M_("{field}: {key} is listed twice", field=name, key=str(k)))
                 seen.add(k)
         return self

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from reetrace.messages import M_
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 #: Periods outside these years are typing mistakes (traceability began in the 2010s); bounding them
@@ -28,15 +30,22 @@ class Period:
 
     def __post_init__(self) -> None:
         if not (FIRST_YEAR <= self.year <= LAST_YEAR):
-            raise ValueError(f"period year {self.year} is outside {FIRST_YEAR}–{LAST_YEAR}")
+            raise ValueError(
+                M_(
+                    "period year {year} is outside {first}–{last}",
+                    year=self.year,
+                    first=FIRST_YEAR,
+                    last=LAST_YEAR,
+                )
+            )
         if not 1 <= self.month <= 12:
-            raise ValueError(f"period month {self.month} is not 1–12")
+            raise ValueError(M_("period month {month} is not 1–12", month=self.month))
 
     @classmethod
     def parse(cls, text: str) -> Period:
         m = _PERIOD.match(text.strip())
         if not m:
-            raise ValueError(f"period {text!r} is not YYYY-MM")
+            raise ValueError(M_("period {text} is not YYYY-MM", text=repr(text)))
         return cls(int(m.group(1)), int(m.group(2)))
 
     @classmethod

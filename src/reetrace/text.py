@@ -29,6 +29,8 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
+from reetrace.messages import M_
+
 #: Sets of scripts that may share one identifier (besides a single script alone).
 _ALLOWED_MIXES = (
     frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
@@ -65,15 +67,19 @@ def identifier(value: str) -> str:
     if value.isascii():
         if not value.isprintable():
             bad = next(ch for ch in value if not ch.isprintable())
-            raise ValueError(f"contains a control character ({_describe(bad)})")
+            raise ValueError(M_("contains a control character ({character})", character=_describe(bad)))
         return value
     value = unicodedata.normalize("NFC", value)
     if not value.isprintable():
         bad = next(ch for ch in value if not ch.isprintable())
-        raise ValueError(f"contains a control, format or invisible character ({_describe(bad)})")
+        raise ValueError(
+            M_("contains a control, format or invisible character ({character})", character=_describe(bad))
+        )
     if any(ch.isspace() and ch != " " for ch in value):
         bad = next(ch for ch in value if ch.isspace() and ch != " ")
-        raise ValueError(f"contains a white space other than a plain space ({_describe(bad)})")
+        raise ValueError(
+            M_("contains a white space other than a plain space ({character})", character=_describe(bad))
+        )
     scripts: dict[str, str] = {}
     for ch in value:
         s = script_of(ch)
@@ -81,7 +87,9 @@ def identifier(value: str) -> str:
             scripts[s] = ch
     if len(scripts) > 1 and not any(set(scripts) <= mix for mix in _ALLOWED_MIXES):
         shown = ", ".join(f"{s.title()} {c!r}" for s, c in sorted(scripts.items()))
-        raise ValueError(f"mixes scripts ({shown}): letters that look alike must not make two codes")
+        raise ValueError(
+            M_("mixes scripts ({scripts}): letters that look alike must not make two codes", scripts=shown)
+        )
     return value
 
 
@@ -98,7 +106,7 @@ def free_text(value: str) -> str:
         return value
     bad = _control(value, "")
     if bad is not None:
-        raise ValueError(f"contains a control character ({_describe(bad)})")
+        raise ValueError(M_("contains a control character ({character})", character=_describe(bad)))
     return value
 
 
@@ -108,7 +116,7 @@ def note_text(value: str) -> str:
         return value
     bad = _control(value, "\t\n\r")
     if bad is not None:
-        raise ValueError(f"contains a control character ({_describe(bad)})")
+        raise ValueError(M_("contains a control character ({character})", character=_describe(bad)))
     return value
 
 

@@ -25,14 +25,15 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots
+from reetrace.messages import N_, Message, word
 
 _SUMMARY = {
-    "mining_not_approved": "{ent} mined without approval for mining",
-    "unlicensed_mine": "{ent} mined at {site}, which is not a licensed mine",
-    "separation_not_approved": "{ent} ran a separation without approval for separation",
-    "recycler_mineral_feed": "recycler {ent} processed mineral feed (ore or concentrate)",
-    "toll_processing": "{ent} processed material of {cp} (toll processing)",
-    "unregistered_counterparty": "{ent} recorded a {type} with {cp}, who is not in the registry",
+    "mining_not_approved": N_("{ent} mined without approval for mining"),
+    "unlicensed_mine": N_("{ent} mined at {site}, which is not a licensed mine"),
+    "separation_not_approved": N_("{ent} ran a separation without approval for separation"),
+    "recycler_mineral_feed": N_("recycler {ent} processed mineral feed (ore or concentrate)"),
+    "toll_processing": N_("{ent} processed material of {cp} (toll processing)"),
+    "unregistered_counterparty": N_("{ent} recorded a {type} with {cp}, who is not in the registry"),
 }
 
 
@@ -86,7 +87,7 @@ def unauthorised_actor(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="unauthorised_actor",
                 severity="high",
                 enterprise=ent,
-                summary=_SUMMARY[kind].format(ent=ent, site=site, cp=cp, type=type_),
+                summary=Message(_SUMMARY[kind], {"ent": ent, "site": site, "cp": cp, "type": word(type_)}),
                 lots=tuple(lots.get(int(pos), [])),
                 events=(int(pos),),
                 period=period,

@@ -40,6 +40,7 @@ from reetrace.audit.finding import Finding
 from reetrace.audit.ledger import event_balance_ctes
 from reetrace.audit.scope import Scope
 from reetrace.elements import ELEMENTS
+from reetrace.messages import M_, word
 
 #: Most findings whose book-stock terms are computed (each takes a few indexed queries).
 MAX_DETAILED = 200
@@ -107,9 +108,16 @@ def period_mass_balance(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="period_mass_balance",
                 severity="medium",
                 enterprise=r["enterprise"],
-                summary=(
-                    f"{r['enterprise']} {r['period']} {r['process']}: loss out of the "
-                    f"{lo * 100:g}–{hi * 100:g}% band ({names}); REO loss {share * 100:.2f}%"
+                summary=M_(
+                    "{ent} {period} {process}: loss out of the {lo_pct:g}–{hi_pct:g}% band "
+                    "({elements}); REO loss {loss_pct:.2f}%",
+                    ent=r["enterprise"],
+                    period=r["period"],
+                    process=word(r["process"]),
+                    lo_pct=lo * 100,
+                    hi_pct=hi * 100,
+                    elements=names,
+                    loss_pct=share * 100,
                 ),
                 period=r["period"],
                 detail={

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, made_from
+from reetrace.messages import M_
 from reetrace.periods import shift
 
 _LINES = """
@@ -119,16 +120,24 @@ def unmatched_custody(conn: Connection, scope: Scope) -> list[Finding]:
         # What the receiver made of this lot: its paired outputs, not the rest of the consignment.
         received_as = sorted({x for p in recv_pos for x in made.get((p, lot), [])})
         if kind == "ship_without_receive":
-            summary = f"{sender} shipped {ship_kg:.1f} kg of {lot} to {receiver}; no receive reported"
+            summary = M_(
+                "{sender} shipped {kg:.1f} kg of {lot} to {receiver}; no receive reported",
+                sender=sender, kg=ship_kg, lot=lot, receiver=receiver,
+            )  # fmt: skip
             ent = sender
         elif kind == "receive_without_ship":
-            summary = f"{receiver} received {recv_kg:.1f} kg of {lot} from {sender}; no ship reported"
+            summary = M_(
+                "{receiver} received {kg:.1f} kg of {lot} from {sender}; no ship reported",
+                receiver=receiver, kg=recv_kg, lot=lot, sender=sender,
+            )  # fmt: skip
             ent = receiver
         else:
-            summary = (
-                f"{lot}: {sender} shipped {ship_kg:.1f} kg, {receiver} received {recv_kg:.1f} kg "
-                f"({(recv_kg - ship_kg) / max(ship_kg, recv_kg) * 100:+.2f}%)"
-            )
+            summary = M_(
+                "{lot}: {sender} shipped {ship_kg:.1f} kg, {receiver} received {recv_kg:.1f} kg "
+                "({diff_pct:+.2f}%)",
+                lot=lot, sender=sender, ship_kg=ship_kg, receiver=receiver, recv_kg=recv_kg,
+                diff_pct=(recv_kg - ship_kg) / max(ship_kg, recv_kg) * 100,
+            )  # fmt: skip
             ent = receiver
         findings.append(
             Finding(
@@ -210,7 +219,12 @@ def _document_mismatches(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="unmatched_custody",
                 severity="medium",
                 enterprise=receiver,
-                summary=f"{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
+                summary=M_(
+                    "{lot}: documents of {sender}'s ship and {receiver}'s receive disagree",
+                    lot=lot,
+                    sender=sender,
+                    receiver=receiver,
+                ),
                 lots=(lot,),
                 events=(ship, *sorted({int(r.recv) for r in rows})),
                 period=period,

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots, made_from, to_datetime
+from reetrace.messages import M_, Instant, words
 
 
 def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
@@ -77,8 +78,13 @@ def overdrawn_lot(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="overdrawn_lot",
                 severity="high",
                 enterprise=drawer,
-                summary=f"{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg "
-                f"(+{excess / mass * 100:.2f}%)",
+                summary=M_(
+                    "{lot}: {drawn:.1f} kg drawn from a lot of {mass:.1f} kg (+{excess_pct:.2f}%)",
+                    lot=lot,
+                    drawn=drawn,
+                    mass=mass,
+                    excess_pct=excess / mass * 100,
+                ),
                 lots=(lot,),
                 events=(created, *sorted({int(r.draw) for r in rows})),
                 period=crossed,
@@ -127,18 +133,31 @@ def unexplained_lot(conn: Connection, scope: Scope) -> list[Finding]:
         # What was made from this lot (its edges): a receive's paired outputs, a process's outputs.
         made = sorted({x for p in positions for x in outputs.get((p, lot), [])})
         kg = sum(r.mass_kg for r in rows)
+        types = words(sorted({r.type for r in rows}))
         findings.append(
             Finding(
                 rule="unexplained_lot",
                 severity="high",
                 enterprise=ent,
                 summary=(
-                    f"{ent} retracted the event that created {lot} (position {retraction[1]}), yet "
-                    f"{', '.join(sorted({r.enterprise for r in rows}))} drew {kg:.1f} kg of it "
-                    f"({', '.join(sorted({r.type for r in rows}))})"
+                    M_(
+                        "{ent} retracted the event that created {lot} (position {position}), yet "
+                        "{drawers} drew {kg:.1f} kg of it ({types})",
+                        ent=ent,
+                        lot=lot,
+                        position=retraction[1],
+                        kg=kg,
+                        types=types,
+                        drawers=", ".join(sorted({r.enterprise for r in rows})),
+                    )
                     if retraction
-                    else f"{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it "
-                    f"({', '.join(sorted({r.type for r in rows}))})"
+                    else M_(
+                        "{lot} has no creating event, yet {ent} drew {kg:.1f} kg of it ({types})",
+                        lot=lot,
+                        ent=ent,
+                        kg=kg,
+                        types=types,
+                    )
                 ),
                 lots=(lot, *made),
                 events=tuple(sorted({*positions, *((retraction[1],) if retraction else ())})),
@@ -197,8 +216,13 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="impossible_time",
                 severity="high",
                 enterprise=ent,
-                summary=f"{lot} used at {used_at.isoformat()}, {gap / 3600:.1f} h before it was "
-                f"created at {made_at.isoformat()}",
+                summary=M_(
+                    "{lot} used at {used_at}, {hours:.1f} h before it was created at {made_at}",
+                    lot=lot,
+                    used_at=Instant(used_at),
+                    hours=gap / 3600,
+                    made_at=Instant(made_at),
+                ),
                 lots=(lot,),
                 events=(int(pos), int(created)),
                 period=period,
@@ -228,7 +252,11 @@ def impossible_time(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="impossible_time",
                 severity="medium",
                 enterprise=ent,
-                summary=f"event dated {occ.isoformat()} was reported earlier, at {rec.isoformat()}",
+                summary=M_(
+                    "event dated {occurred_at} was reported earlier, at {received_at}",
+                    occurred_at=Instant(occ),
+                    received_at=Instant(rec),
+                ),
                 lots=tuple(lots.get(int(pos), [])),
                 events=(int(pos),),
                 period=period,
@@ -263,7 +291,7 @@ def stock_gain(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="stock_gain",
                 severity="medium",
                 enterprise=rows[0].enterprise,
-                summary=f"stock-take adds {kg:.1f} kg ({reo:.1f} kg REO) from nowhere",
+                summary=M_("stock-take adds {kg:.1f} kg ({reo:.1f} kg REO) from nowhere", kg=kg, reo=reo),
                 lots=tuple(r.lot for r in rows),
                 events=(pos,),
                 period=rows[0].period,

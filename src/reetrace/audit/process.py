@@ -36,6 +36,7 @@ from reetrace.audit.finding import Finding
 from reetrace.audit.ledger import event_balance_ctes
 from reetrace.audit.scope import Scope, event_lots, made_from
 from reetrace.elements import ELEMENTS
+from reetrace.messages import M_, Message, word
 
 
 def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
@@ -91,17 +92,40 @@ def output_exceeds_input(conn: Connection, scope: Scope) -> list[Finding]:
             if not reo_excess and all(e["excess_kg"] <= undeclared for e in elements.values()):
                 kind = "undeclared_feed"
         detail["kind"] = kind
-        what = "REO" if reo_excess else "element"
-        extra = f" ({', '.join(elements)})" if elements else ""
+        # "process separation", or "process" alone when the event names no process.
+        event = (
+            Message("{type} {process}", {"type": word(r["type"]), "process": word(r["process"])})
+            if r["process"]
+            else word(r["type"])
+        )
+        amounts: dict[str, Any] = {"event": event, "reo_out": r["reo_out"], "reo_in": r["reo_in"]}
+        names = ", ".join(elements)
+        if reo_excess and elements:
+            summary = M_(
+                "{event} output exceeds input in REO ({elements}): {reo_out:.1f} kg REO out of "
+                "{reo_in:.1f} kg in", elements=names, **amounts,
+            )  # fmt: skip
+        elif reo_excess:
+            summary = M_(
+                "{event} output exceeds input in REO: {reo_out:.1f} kg REO out of {reo_in:.1f} kg in",
+                **amounts,
+            )
+        elif elements:
+            summary = M_(
+                "{event} output exceeds input in element ({elements}): {reo_out:.1f} kg REO out of "
+                "{reo_in:.1f} kg in", elements=names, **amounts,
+            )  # fmt: skip
+        else:
+            summary = M_(
+                "{event} output exceeds input in element: {reo_out:.1f} kg REO out of {reo_in:.1f} kg in",
+                **amounts,
+            )
         findings.append(
             Finding(
                 rule="output_exceeds_input",
                 severity="medium" if kind == "undeclared_feed" else "high",
                 enterprise=r["enterprise"],
-                summary=(
-                    f"{r['type']} {r['process'] or ''} output exceeds input in {what}{extra}: "
-                    f"{r['reo_out']:.1f} kg REO out of {r['reo_in']:.1f} kg in"
-                ).replace("  ", " "),
+                summary=summary,
                 lots=tuple(lots.get(r["position"], [])),
                 events=(r["position"],),
                 period=r["period"],
@@ -166,11 +190,19 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
         reo_in, reo_out, kg_in, kg_out, missing = r.reo_in, r.reo_out, r.kg_in, r.kg_out, r.missing
         # A pair names its source and the outputs made from it; a legacy blend every lot of the event.
         named = tuple(lots.get(pos, [])) if src is None else (src, *paired.get((pos, src), []))
-        of = f" of {src}" if src is not None else ""
         if not missing and reo_out > reo_in * (1 + tol.output_reo):
             findings.append(Finding(
                 rule="output_exceeds_input", severity="high", enterprise=ent,
-                summary=f"receive{of} declares {reo_out:.1f} kg REO out of {reo_in:.1f} kg drawn",
+                summary=(
+                    M_("receive of {lot} declares {out:.1f} kg REO out of {drawn:.1f} kg drawn",
+                       lot=src, out=reo_out, drawn=reo_in)
+                    if src is not None
+                    else M_(
+                        "receive declares {out:.1f} kg REO out of {drawn:.1f} kg drawn",
+                        out=reo_out,
+                        drawn=reo_in,
+                    )
+                ),
                 lots=named, events=(pos,), period=period,
                 detail={
                     "kind": "receive_reo", "event_type": "receive", "source": src,
@@ -183,7 +215,16 @@ def _receives(conn: Connection, scope: Scope) -> list[Finding]:
         if kg_out > kg_in * (1 + tol.custody_qty):
             findings.append(Finding(
                 rule="output_exceeds_input", severity="medium", enterprise=ent,
-                summary=f"receive{of} declares {kg_out:.1f} kg received out of {kg_in:.1f} kg drawn",
+                summary=(
+                    M_("receive of {lot} declares {out:.1f} kg received out of {drawn:.1f} kg drawn",
+                       lot=src, out=kg_out, drawn=kg_in)
+                    if src is not None
+                    else M_(
+                        "receive declares {out:.1f} kg received out of {drawn:.1f} kg drawn",
+                        out=kg_out,
+                        drawn=kg_in,
+                    )
+                ),
                 lots=named, events=(pos,), period=period,
                 detail={
                     "kind": "receive_mass", "event_type": "receive", "source": src,

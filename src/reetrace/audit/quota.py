@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope
+from reetrace.messages import M_, Message, word
 from reetrace.store.schema import current_enterprises, current_groups, current_quotas
 
 CATEGORIES = ("mining", "separation")
@@ -177,13 +178,18 @@ def quota_exceeded(conn: Connection, scope: Scope) -> list[Finding]:
                 # Only an enterprise is checked for "no quota at all": a group's members are.
                 if r.kind != "enterprise" or (r.year, r.group, cat) in held:
                     continue
-                summary = f"{r.holder} used {used:.1f} t REO of {cat} in {r.year} with no quota"
+                summary: Message = M_(
+                    "{holder} used {used:.1f} t REO of {category} in {year} with no quota",
+                    holder=r.holder, used=used, category=word(cat), year=r.year,
+                )  # fmt: skip
                 quota_t = 0.0
             elif used > quota * (1 + scope.tol.quota):
-                summary = (
-                    f"{r.holder} {cat} {r.year}: {used:.1f} t REO used, quota {quota:.1f} t "
-                    f"(+{(used - quota) / quota * 100 if quota else 100:.2f}%)"
-                )
+                summary = M_(
+                    "{holder} {category} {year}: {used:.1f} t REO used, quota {quota:.1f} t "
+                    "(+{excess_pct:.2f}%)",
+                    holder=r.holder, category=word(cat), year=r.year, used=used, quota=quota,
+                    excess_pct=(used - quota) / quota * 100 if quota else 100,
+                )  # fmt: skip
                 quota_t = quota
             else:
                 continue

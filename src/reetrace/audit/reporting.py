@@ -25,11 +25,15 @@ from sqlalchemy.engine import Connection
 
 from reetrace.audit.finding import Finding
 from reetrace.audit.scope import Scope, event_lots, to_datetime
+from reetrace.messages import M_, Instant, Message
 from reetrace.periods import Period, shift
 from reetrace.store.schema import submissions
 
+
 #: Appended to a finding's summary when the receipt time was stated by a historical load, not the clock.
-_GIVEN = " (receipt time given by a historical load)"
+def _given(given: Any) -> Message | str:
+    """The note after a lateness whose receipt time was stated by a historical load (else nothing)."""
+    return M_(" (receipt time given by a historical load)") if given else ""
 
 
 def store_periods(conn: Connection) -> tuple[str | None, str | None]:
@@ -77,7 +81,12 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
                     rule="reporting",
                     severity="high",
                     enterprise=ent,
-                    summary=f"{ent} has not reported {period} (due {deadline.isoformat()})",
+                    summary=M_(
+                        "{ent} has not reported {period} (due {deadline})",
+                        ent=ent,
+                        period=period,
+                        deadline=Instant(deadline),
+                    ),
                     period=period,
                     detail={"kind": "missing", "deadline": deadline.isoformat()},
                 )
@@ -104,8 +113,23 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="reporting",
                 severity="low" if supplement else "medium",
                 enterprise=ent,
-                summary=f"{ent} {period}: {'supplement ' if supplement else ''}received "
-                f"{_days(rec, dl)} after the deadline{_GIVEN if given else ''}",
+                summary=(
+                    M_(
+                        "{ent} {period}: supplement received {delay} after the deadline{given}",
+                        ent=ent,
+                        period=period,
+                        delay=_days(rec, dl),
+                        given=_given(given),
+                    )
+                    if supplement
+                    else M_(
+                        "{ent} {period}: received {delay} after the deadline{given}",
+                        ent=ent,
+                        period=period,
+                        delay=_days(rec, dl),
+                        given=_given(given),
+                    )
+                ),
                 period=period,
                 detail={
                     "kind": kind,
@@ -120,9 +144,9 @@ def reporting(conn: Connection, scope: Scope) -> list[Finding]:
     return findings
 
 
-def _days(later: datetime, earlier: datetime) -> str:
+def _days(later: datetime, earlier: datetime) -> Message:
     days = (later - earlier).total_seconds() / 86400
-    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
+    return M_("{days:.1f} days", days=days) if days >= 1 else M_("{hours:.1f} hours", hours=days * 24)
 
 
 def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
@@ -149,8 +173,14 @@ def _late_retractions(conn: Connection, scope: Scope) -> list[Finding]:
                 rule="reporting",
                 severity="medium",
                 enterprise=ent,
-                summary=f"{ent} retracted {target_id} ({period}) {_days(rec, dl)} after the "
-                f"period's deadline{_GIVEN if given else ''}",
+                summary=M_(
+                    "{ent} retracted {event_id} ({period}) {delay} after the period's deadline{given}",
+                    ent=ent,
+                    event_id=target_id,
+                    period=period,
+                    delay=_days(rec, dl),
+                    given=_given(given),
+                ),
                 lots=tuple(lots.get(int(tpos), [])),
                 events=(int(rpos), int(tpos)),
                 period=period,

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from reetrace.audit.finding import AuditResult, Finding, Tolerances
 from reetrace.audit.rules import RULES
 from reetrace.audit.scope import Scope
+from reetrace.messages import M_
 from reetrace.periods import Period, closed_period
 from reetrace.store import Store
 from reetrace.store.dialect import dialect_of
@@ -43,7 +44,7 @@ def _period(text: str | None, name: str) -> str | None:
     try:
         return str(Period.parse(text))
     except ValueError:
-        raise ValueError(f"{name} {text!r} is not YYYY-MM") from None
+        raise ValueError(M_("{name} {text} is not YYYY-MM", name=name, text=repr(text))) from None
 
 
 def run_audit(
@@ -64,7 +65,7 @@ def run_audit(
     when = _as_of(as_of)
     pfrom, pto = _period(period_from, "--from"), _period(period_to, "--to")
     if pfrom and pto and pfrom > pto:
-        raise ValueError(f"--from {pfrom} is after --to {pto}")
+        raise ValueError(M_("--from {first} is after --to {last}", first=pfrom, last=pto))
     chosen = list(rules) if rules else list(RULES)
     unknown = [r for r in chosen if r not in RULES]
     if unknown:

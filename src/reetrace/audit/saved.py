@@ -6,6 +6,11 @@ workbench's "run the audit now") and pages filter the latest saved run by rule, 
 and period in memory. A saved run names the log position and chain link it was computed at, so a
 reader knows what it covers and anyone can check it by auditing again; it is a conclusion, not a
 record, and lives outside the hash chain.
+
+A run also keeps the template and parameters of each finding's summary (``messages``, beside the
+findings, so that the findings themselves read exactly as ``reetrace audit --json`` writes them): the
+workbench shows them in the reader's language. A run saved before templates were kept has no
+``messages`` and shows its summaries as they were written, in English.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sqlalchemy as sa
 
 from reetrace.audit.finding import AuditResult
 from reetrace.audit.runner import run_audit
+from reetrace.messages import Message, restore
 from reetrace.store import Store
 from reetrace.store.schema import audit_runs
 
@@ -50,7 +56,11 @@ def save_audit(store: Store, result: AuditResult, *, position: int, head: bytes,
     if result.period_from or result.period_to or result.enterprise:
         raise ValueError("only a whole-store audit is saved (no --from, --to or --enterprise)")
     run_id = secrets.token_hex(8)
-    body = gzip.compress(orjson.dumps(result.to_dict()), compresslevel=6)
+    data = result.to_dict()
+    data["messages"] = [
+        f.summary.to_dict() if isinstance(f.summary, Message) else None for f in result.findings
+    ]
+    body = gzip.compress(orjson.dumps(data), compresslevel=6)
     row = {
         "id": run_id, "position": position, "head": head.hex(), "as_of": result.as_of.isoformat(),
         "created_at": datetime.now(UTC).isoformat(), "seconds": seconds, "body": body,
@@ -80,6 +90,10 @@ def latest_audit(store: Store) -> SavedAudit | None:
     if row is None:
         return None
     data = orjson.loads(gzip.decompress(bytes(row["body"])))
+    messages = data.get("messages")
+    if isinstance(messages, list) and len(messages) == len(data["findings"]):
+        for finding, message in zip(data["findings"], messages, strict=True):
+            finding["summary"] = restore(finding["summary"], message)
     return SavedAudit(
         id=row["id"], position=int(row["position"]), head=row["head"],
         as_of=datetime.fromisoformat(row["as_of"]), created_at=datetime.fromisoformat(row["created_at"]),

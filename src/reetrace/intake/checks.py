@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reetrace.messages import M_
 from reetrace.store.schema import retractions
 
 if TYPE_CHECKING:
@@ -27,14 +28,14 @@ def cross_record_checks(w: SubmissionWriter) -> None:
         if lot not in w.invalid_outputs:
             w.problem(
                 line, f"inputs[{idx}].lot",
-                f"{lot} does not exist: no earlier event of {w.enterprise} created it",
+                M_("{lot} does not exist: no earlier event of {ent} created it", lot=lot, ent=w.enterprise),
             )  # fmt: skip
     for row in conn.execute(_NOT_NEW_LOTS, p):
         line, lot, idx, prev_id, prev_pos = row.line, row.lot, row.idx, row.prev_id, row.prev_position
         w.problem(
             line, f"outputs[{idx}].lot",
-            f"{lot} already exists (created by event {prev_id} at position {prev_pos}); "
-            "an output lot must be new",
+            M_("{lot} already exists (created by event {event_id} at position {position}); "
+               "an output lot must be new", lot=lot, event_id=prev_id, position=prev_pos),
         )  # fmt: skip
     # The planner cannot size the recursive walk and picks hash joins that read every edge of the store
     # (0.8 s per submission at 1M edges); index nested loops touch only this submission's
@@ -45,7 +46,11 @@ def cross_record_checks(w: SubmissionWriter) -> None:
             w.problem(
                 row.line,
                 "inputs",
-                f"this event would close a cycle in the lot graph: {dst} already leads to {src}",
+                M_(
+                    "this event would close a cycle in the lot graph: {dst} already leads to {src}",
+                    dst=dst,
+                    src=src,
+                ),
             )
 
 
@@ -56,11 +61,15 @@ def _retractions(w: SubmissionWriter, conn: Connection, p: dict[str, Any]) -> No
         pos, line, wanted, done = row.position, row.line, row.retracts, row.retracted_by
         t_pos, t_type = row.target, row.target_type
         if t_pos is None:
-            w.problem(line, "retracts", f"no earlier event {wanted} of {w.enterprise}")
+            w.problem(
+                line,
+                "retracts",
+                M_("no earlier event {event_id} of {ent}", event_id=wanted, ent=w.enterprise),
+            )
         elif t_type == "retract":
-            w.problem(line, "retracts", f"{wanted} is itself a retraction")
+            w.problem(line, "retracts", M_("{event_id} is itself a retraction", event_id=wanted))
         elif done is not None or t_pos in targets:
-            w.problem(line, "retracts", f"{wanted} is already retracted")
+            w.problem(line, "retracts", M_("{event_id} is already retracted", event_id=wanted))
         else:
             targets[t_pos] = line
             rows.append((pos, t_pos))

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from reetrace.elements import ELEMENTS
 from reetrace.errors import InputError, Problem
 from reetrace.intake.limits import Limits
+from reetrace.intake.pydantic_errors import pydantic_reason
+from reetrace.messages import M_, reason_of
 from reetrace.models import Event, EventType, Form
 
 Format = Literal["jsonl", "csv"]
@@ -185,8 +187,8 @@ class _Capped(io.RawIOBase):
             self._lines += data.count(b"\n")
             problem = Problem(
                 self._lines + 1, "",
-                f"the gzip content is over {self._cap:,} bytes decompressed (the limit, "
-                "REETRACE_MAX_DECOMPRESSED); split the file", self._name,
+                M_("the gzip content is over {cap:,} bytes decompressed (the limit, "
+                   "REETRACE_MAX_DECOMPRESSED); split the file", cap=self._cap), self._name,
             )  # fmt: skip
             raise InputError([problem], file=self._name)
         self._lines += data.count(b"\n")
@@ -228,20 +230,10 @@ def location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-#: Friendlier words for errors whose pydantic message shows a regular expression.
-_PATTERN_MESSAGES = {
-    "lot": "a lot is LOT (your own) or ENT:LOT, both parts non-empty, no space in ENT",
-    "enterprise": "an enterprise code has no colon or white space",
-    "counterparty": "an enterprise code has no colon or white space",
-    "hs_code": "an HS code is digits like 2530.90.20",
-}
-
-
 def message(e: Any) -> str:
-    """The reason of one pydantic error, in words a reporter can act on."""
-    if e["type"] == "string_pattern_mismatch" and e["loc"] and e["loc"][-1] in _PATTERN_MESSAGES:
-        return f"{_PATTERN_MESSAGES[e['loc'][-1]]} (got {e['input']!r})"
-    return str(e["msg"]).removeprefix("Value error, ")
+    """The reason of one pydantic error, in words a reporter can act on (see
+    :mod:`reetrace.intake.pydantic_errors`)."""
+    return pydantic_reason(e)
 
 
 #: A rule about the whole event that names the lot line it is about: ``outputs[0].lot …``.
@@ -282,6 +274,7 @@ def _outputs_of(data: Any) -> tuple[str, ...]:
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF16 = M_("the file is UTF-16; reetrace reads UTF-8")
 
 
 def read_events(
@@ -302,10 +295,11 @@ def read_events(
         ev = rec.event
         if ev is not None and len(ev.inputs) * len(ev.outputs) > limits.max_edges:
             n = len(ev.inputs) * len(ev.outputs)
-            reason = (
-                f"{len(ev.inputs)} inputs × {len(ev.outputs)} outputs make {n:,} lot-to-lot edges, over "
-                f"the limit of {limits.max_edges:,} per event (REETRACE_MAX_EDGES): split the event"
-            )
+            reason = M_(
+                "{inputs} inputs × {outputs} outputs make {edges:,} lot-to-lot edges, over the limit of "
+                "{limit:,} per event (REETRACE_MAX_EDGES): split the event",
+                inputs=len(ev.inputs), outputs=len(ev.outputs), edges=n, limit=limits.max_edges,
+            )  # fmt: skip
             outputs = tuple(o.lot for o in ev.outputs)
             yield Parsed(rec.line, None, [Problem(rec.line, "inputs", reason, file)], outputs)
         else:
@@ -368,15 +362,15 @@ def duplicate_key(raw: bytes, data: Any) -> str | None:
 def _read_jsonl(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed]:
     for n, raw in _bounded_lines(stream, limits.max_line_bytes):
         if raw is None:
-            reason = (
-                f"the line is over {limits.max_line_bytes:,} bytes (the limit, REETRACE_MAX_LINE_BYTES); "
-                "one event per line"
+            reason = M_(
+                "the line is over {limit:,} bytes (the limit, REETRACE_MAX_LINE_BYTES); one event per line",
+                limit=limits.max_line_bytes,
             )
             yield Parsed(n, None, [Problem(n, "", reason, file)])
             continue
         if n == 1:
             if raw.startswith(_UTF16_BOMS):
-                yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
+                yield Parsed(1, None, [Problem(1, "", _UTF16, file)])
                 return
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         if not raw.strip():
@@ -387,17 +381,17 @@ def _read_jsonl(stream: IO[bytes], file: str, limits: Limits) -> Iterator[Parsed
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as uexc:
-                reason = f"not UTF-8 (byte {uexc.start + 1} of the line)"
+                reason = M_("not UTF-8 (byte {byte} of the line)", byte=uexc.start + 1)
                 yield Parsed(n, None, [Problem(n, "", reason, file)])
                 continue
-            yield Parsed(n, None, [Problem(n, "event", f"not valid JSON: {exc}", file)])
+            yield Parsed(n, None, [Problem(n, "event", M_("not valid JSON: {error}", error=str(exc)), file)])
             continue
         if not isinstance(data, dict):
-            yield Parsed(n, None, [Problem(n, "", "a line must be one JSON object", file)])
+            yield Parsed(n, None, [Problem(n, "", M_("a line must be one JSON object"), file)])
             continue
         dup = duplicate_key(raw, data)
         if dup is not None:
-            problem = Problem(n, dup, "the key appears twice in one object (which one counts?)", file)
+            problem = Problem(n, dup, M_("the key appears twice in one object (which one counts?)"), file)
             yield Parsed(n, None, [problem], _outputs_of(data))
             continue
         try:
@@ -425,10 +419,12 @@ _CSV_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 def csv_number(text: str) -> float:
     """A CSV cell as a number, strictly (ValueError with the reason)."""
     if not _CSV_NUMBER.match(text):
-        raise ValueError(f"{text!r} is not a number (digits, one point, an optional exponent)")
+        raise ValueError(
+            M_("{value} is not a number (digits, one point, an optional exponent)", value=repr(text))
+        )
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text!r} is too large")
+        raise ValueError(M_("{value} is too large", value=repr(text)))
     return value
 
 
@@ -460,7 +456,7 @@ def _detect_delimiter(header_line: str) -> str:
 def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None = None) -> Iterator[Parsed]:
     head = stream.read(_SNIFF_BYTES)
     if head[:2] in _UTF16_BOMS:
-        yield Parsed(1, None, [Problem(1, "", "the file is UTF-16; reetrace reads UTF-8", file)])
+        yield Parsed(1, None, [Problem(1, "", _UTF16, file)])
         return
     if encoding is None:
         encoding = _detect_encoding(head)
@@ -468,19 +464,23 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None
         encoding = "utf-8-sig"
     what = "UTF-8" if encoding == "utf-8-sig" else encoding
     text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, stream)), encoding=encoding, newline="")
-    too_long = f"the line is over {limits.max_line_bytes:,} characters (the limit, REETRACE_MAX_LINE_BYTES)"
+    too_long = M_(
+        "the line is over {limit:,} characters (the limit, REETRACE_MAX_LINE_BYTES)",
+        limit=limits.max_line_bytes,
+    )
     try:
         first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
         reader = csv.reader(_bounded_text(text, limits.max_line_bytes), delimiter=_detect_delimiter(first))
         header = next(reader, None)
     except UnicodeDecodeError:
-        yield Parsed(1, None, [Problem(1, "", f"not {what}; give --encoding (e.g. gb18030)", file)])
+        reason = M_("not {encoding}; give --encoding (e.g. gb18030)", encoding=what)
+        yield Parsed(1, None, [Problem(1, "", reason, file)])
         return
     except _LineTooLong:
         yield Parsed(1, None, [Problem(1, "", too_long, file)])
         return
     except csv.Error as exc:
-        yield Parsed(1, None, [Problem(1, "", f"bad CSV: {exc}", file)])
+        yield Parsed(1, None, [Problem(1, "", M_("bad CSV: {error}", error=str(exc)), file)])
         return
     if header is None:
         return  # an empty file is a nil report
@@ -491,14 +491,19 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None
     if len(header) == 1 and unknown:
         merged = unknown[0]
         seps = sorted({c for c in merged if not (c.isalnum() or c in "_. ")})
-        hint = f" (it contains {' '.join(repr(c) for c in seps)})" if seps else ""
-        why = ("the header is one merged column: the file's delimiter is not , ; or a tab"
-               f"{hint}; save it from the spreadsheet as CSV")  # fmt: skip
+        why = (
+            M_("the header is one merged column: the file's delimiter is not , ; or a tab (it contains "
+               "{characters}); save it from the spreadsheet as CSV",
+               characters=" ".join(repr(c) for c in seps))
+            if seps
+            else M_("the header is one merged column: the file's delimiter is not , ; or a tab; save it from "
+                    "the spreadsheet as CSV")
+        )  # fmt: skip
         yield Parsed(1, None, [Problem(1, "", why, file)])
         return
-    problems = [Problem(1, h, "unknown column", file) for h in unknown]
-    problems += [Problem(1, h, "required column is missing", file) for h in missing]
-    problems += [Problem(1, h, "column appears twice", file) for h in dup]
+    problems = [Problem(1, h, M_("unknown column"), file) for h in unknown]
+    problems += [Problem(1, h, M_("required column is missing"), file) for h in missing]
+    problems += [Problem(1, h, M_("column appears twice"), file) for h in dup]
     if problems:
         yield Parsed(1, None, problems)
         return
@@ -514,7 +519,8 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None
             if len(values) != len(header):
                 yield Parsed(
                     start, None,
-                    [Problem(start, "", f"{len(values)} fields, the header has {len(header)}", file)],
+                    [Problem(start, "", M_("{fields} fields, the header has {header}",
+                                           fields=len(values), header=len(header)), file)],
                 )  # fmt: skip
                 continue
             row = {h: v.strip(" \t") for h, v in zip(header, values, strict=True)}  # the models trim the rest
@@ -523,10 +529,11 @@ def _read_csv(stream: IO[bytes], file: str, limits: Limits, encoding: str | None
                 group = []
             group.append((start, row))
     except UnicodeDecodeError:
-        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", f"not {what}", file)])
+        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", M_("not {encoding}", encoding=what), file)])
         return
     except csv.Error as exc:
-        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", f"bad CSV: {exc}", file)])
+        reason = M_("bad CSV: {error}", error=str(exc))
+        yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", reason, file)])
         return
     except _LineTooLong:
         yield Parsed(line_no + 1, None, [Problem(line_no + 1, "", too_long, file)])
@@ -562,7 +569,8 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
     for line, row in group[1:]:
         for col in HEADER_COLUMNS:
             if col in row and row[col] != first.get(col, ""):
-                problems.append(Problem(line, col, f"differs from line {first_line} of the same event", file))
+                reason = M_("differs from line {line} of the same event", line=first_line)
+                problems.append(Problem(line, col, reason, file))
     data: dict[str, Any] = {}
     for col in ("event_id", "type", "enterprise", "site", "occurred_at", "counterparty", "process",
                 "reason", "retracts", "note"):  # fmt: skip
@@ -584,7 +592,8 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
         for pair in first["documents"].split(";"):
             k, sep, v = pair.partition("=")
             if not sep or not k.strip() or not v.strip():
-                problems.append(Problem(first_line, "documents", f"{pair!r} is not kind=id", file))
+                reason = M_("{pair} is not kind=id", pair=repr(pair))
+                problems.append(Problem(first_line, "documents", reason, file))
             else:
                 docs[k.strip()] = v.strip()
         data["documents"] = docs
@@ -599,12 +608,13 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
                 try:
                     nums[col] = csv_number(row[col])
                 except ValueError as exc:
-                    problems.append(Problem(line, col, str(exc), file))
+                    problems.append(Problem(line, col, reason_of(exc), file))
         if role == "in":
             where[("inputs", len(inputs))] = line
             inputs.append({"lot": row.get("lot", ""), "mass_kg": nums.get("mass_kg")})
             if row.get("from"):
-                problems.append(Problem(line, "from", "from belongs on an out row (a receive output)", file))
+                reason = M_("from belongs on an out row (a receive output)")
+                problems.append(Problem(line, "from", reason, file))
         elif role == "out":
             where[("outputs", len(outputs))] = line
             out: dict[str, Any] = {
@@ -624,9 +634,9 @@ def _csv_event(group: list[tuple[int, dict[str, str]]], file: str) -> Parsed:
             outputs.append(out)
         elif role == "":
             if len(group) > 1:
-                problems.append(Problem(line, "role", "empty role in an event with several rows", file))
+                problems.append(Problem(line, "role", M_("empty role in an event with several rows"), file))
         else:
-            problems.append(Problem(line, "role", f"{role!r}: use in or out", file))
+            problems.append(Problem(line, "role", M_("{role}: use in or out", role=repr(role)), file))
     data["inputs"] = inputs
     data["outputs"] = outputs
     outputs_seen = _outputs_of(data)

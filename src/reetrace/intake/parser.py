@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from reetrace.errors import Problem
 from reetrace.intake.files import Format, Parsed, read_events
+from reetrace.messages import M_
 from reetrace.models import Event
 from reetrace.store.chain import canonical, digest
 
@@ -87,15 +88,28 @@ class RecordRules:
         if ev.enterprise != self.enterprise:
             # Its site and lots would only repeat the same mistake: one problem is enough.
             return [
-                Problem(line, "enterprise", f"{ev.enterprise}: this submission is {self.enterprise}'s", file)
+                Problem(
+                    line,
+                    "enterprise",
+                    M_("{got}: this submission is {ent}'s", got=ev.enterprise, ent=self.enterprise),
+                    file,
+                )
             ]
         out = []
         if ev.site is not None and ev.site not in self.own_sites:
             out.append(
-                Problem(line, "site", f"{ev.site} is not a registered site of {self.enterprise}", file)
+                Problem(
+                    line,
+                    "site",
+                    M_("{site} is not a registered site of {ent}", site=ev.site, ent=self.enterprise),
+                    file,
+                )
             )
         if not (self.period_start <= ev.occurred_at < self.period_end):
-            reason = f"{ev.occurred_at.isoformat()} is outside the period {self.period} (Asia/Shanghai)"
+            reason = M_(
+                "{time} is outside the period {period} (Asia/Shanghai)",
+                time=ev.occurred_at.isoformat(), period=str(self.period),
+            )  # fmt: skip
             out.append(Problem(line, "occurred_at", reason, file))
         return out
 

@@ -49,6 +49,7 @@ from reetrace.intake.signatures import check_submission_signature
 from reetrace.intake.spool import Spool
 from reetrace.intake.warnings import RecordWarnings, cross_record_warnings
 from reetrace.intake.writer import SubmissionWriter
+from reetrace.messages import M_, Instant, Message
 from reetrace.models import sane_time
 from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
@@ -87,24 +88,36 @@ class SubmissionResult:
     def noop(self) -> bool:
         return self.position is None
 
-    def message(self) -> str:
+    def message(self) -> Message:
+        who: dict[str, Any] = {"ent": self.enterprise, "period": self.period}
         if self.noop:
-            return (
-                f"nothing changed: {self.enterprise} {self.period} is already recorded "
-                f"({self.unchanged_events} events identical)"
-            )
-        when = "LATE" if self.late else "on time"
+            return M_(
+                "nothing changed: {ent} {period} is already recorded ({events} events identical)",
+                events=self.unchanged_events, **who,
+            )  # fmt: skip
+        when = M_("LATE") if self.late else M_("on time")
         if self.received_at_given:
-            when += f", received_at given as {self.received_at.isoformat()}"
+            when = M_(
+                "{when}, received_at given as {received_at}", when=when, received_at=Instant(self.received_at)
+            )
         if not self.new_events:
-            what = "a nil report" if not self.unchanged_events else "no new events"
-            return f"recorded {what} for {self.enterprise} {self.period} ({when})"
-        extra = f", {self.unchanged_events} already recorded" if self.unchanged_events else ""
-        return (
-            f"recorded {self.new_events} events ({self.lot_lines} lot lines{extra}) for "
-            f"{self.enterprise} {self.period} at position {self.position} ({when}, deadline "
-            f"{self.deadline.astimezone(SHANGHAI):%Y-%m-%d %H:%M} Asia/Shanghai)"
-        )
+            if not self.unchanged_events:
+                return M_("recorded a nil report for {ent} {period} ({when})", when=when, **who)
+            return M_("recorded no new events for {ent} {period} ({when})", when=when, **who)
+        what: dict[str, Any] = {
+            "events": self.new_events, "lines": self.lot_lines, "position": self.position, "when": when,
+            "deadline": f"{self.deadline.astimezone(SHANGHAI):%Y-%m-%d %H:%M}", **who,
+        }  # fmt: skip
+        if self.unchanged_events:
+            return M_(
+                "recorded {events} events ({lines} lot lines, {unchanged} already recorded) for {ent} "
+                "{period} at position {position} ({when}, deadline {deadline} Asia/Shanghai)",
+                unchanged=self.unchanged_events, **what,
+            )  # fmt: skip
+        return M_(
+            "recorded {events} events ({lines} lot lines) for {ent} {period} at position {position} ({when}, "
+            "deadline {deadline} Asia/Shanghai)", **what,
+        )  # fmt: skip
 
 
 class _NothingChanged(Exception):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from reetrace.elements import METAL_PER_OXIDE
+from reetrace.messages import M_, Instant
 
 if TYPE_CHECKING:
     from reetrace.intake.writer import SubmissionWriter
@@ -61,8 +62,9 @@ class RecordWarnings:
         if occurred > self.received_at:
             self.found.append((
                 line, "occurred_at",
-                f"{rec['occurred_at']} is after the receipt time {self.received_at.isoformat()}: "
-                "an event from the future (recorded; the audit reports it as impossible_time)",
+                M_("{time} is after the receipt time {received_at}: an event from the future (recorded; the "
+                   "audit reports it as impossible_time)",
+                   time=rec["occurred_at"], received_at=Instant(self.received_at)),
             ))  # fmt: skip
         for r in lot_rows:
             self.max_kg = max(self.max_kg, r[6])
@@ -75,23 +77,24 @@ class RecordWarnings:
             if reo_out > gross_in * MAX_REO_PER_KG * (1 + YIELD_SLACK):
                 self.found.append((
                     line, "outputs",
-                    f"the outputs hold {reo_out:,.1f} kg REO, more than the {gross_in:,.1f} kg drawn could "
-                    "hold even as pure metal (recorded; the audit reports output_exceeds_input)",
+                    M_("the outputs hold {reo_out:,.1f} kg REO, more than the {gross_in:,.1f} kg drawn could "
+                       "hold even as pure metal (recorded; the audit reports output_exceeds_input)",
+                       reo_out=reo_out, gross_in=gross_in),
                 ))  # fmt: skip
         if rec["type"] == "extract":
             for idx, r in enumerate(lot_rows):
                 if r[6] < SMALL_EXTRACT_KG:
                     self.found.append((
                         line, f"outputs[{idx}].mass_kg",
-                        f"{r[6]:g} kg mined in one lot: masses are in kg — is this in tonnes?",
+                        M_("{kg:g} kg mined in one lot: masses are in kg — is this in tonnes?", kg=r[6]),
                     ))  # fmt: skip
 
     def file_level(self) -> list[tuple[int, str, str]]:
         if self.first_line is not None and self.lines >= TONNES_MIN_LINES and self.max_kg < TONNES_FILE_KG:
             return [(
                 self.first_line, "mass_kg",
-                f"every one of the {self.lines} lot lines is under {TONNES_FILE_KG:g} kg: masses are in kg "
-                "— is this file in tonnes?",
+                M_("every one of the {lines} lot lines is under {kg:g} kg: masses are in kg — is this file "
+                   "in tonnes?", lines=self.lines, kg=TONNES_FILE_KG),
             )]  # fmt: skip
         return []
 
@@ -108,16 +111,16 @@ def cross_record_warnings(w: SubmissionWriter) -> list[tuple[int, str, str]]:
         warned.add(lot)
         out.append((
             line, f"inputs[{idx}].mass_kg",
-            f"{lot} is drawn {drawn:,.1f} kg in all, more than its {mass:,.1f} kg "
-            "(recorded; the audit reports overdrawn_lot)",
+            M_("{lot} is drawn {drawn:,.1f} kg in all, more than its {mass:,.1f} kg (recorded; the audit "
+               "reports overdrawn_lot)", lot=lot, drawn=drawn, mass=mass),
         ))  # fmt: skip
     for line, who in conn.execute(_UNKNOWN_COUNTERPARTY, p):
-        out.append((line, "counterparty", f"{who} is not in the registry"))
+        out.append((line, "counterparty", M_("{ent} is not in the registry", ent=who)))
     for line, idx, lot, who in conn.execute(_TOLL_INPUTS, p):
         out.append((
             line, f"inputs[{idx}].lot",
-            f"{lot} is not (yet) reported by {who}: it must be, by the deadline of this period, "
-            "or the audit reports unexplained_lot",
+            M_("{lot} is not (yet) reported by {ent}: it must be, by the deadline of this period, or the "
+               "audit reports unexplained_lot", lot=lot, ent=who),
         ))  # fmt: skip
     return out
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from reetrace.errors import Problem
 from reetrace.intake.parser import Prepared, Rejected
 from reetrace.intake.warnings import RecordWarnings
+from reetrace.messages import M_
 from reetrace.store.base import Appender
 from reetrace.store.derive import document_rows, event_rows
 from reetrace.store.schema import documents, edges, events, inputs, lots
@@ -74,20 +75,25 @@ class SubmissionWriter:
         for line, eid, record, dig in pending:
             prior = existing.get(eid)
             if eid in seen:
-                self.problem(line, "event_id", f"{eid} repeats line {seen[eid]}")
+                self.problem(
+                    line, "event_id", M_("{event_id} repeats line {line}", event_id=eid, line=seen[eid])
+                )
                 continue
             seen[eid] = line
             if prior is not None:
                 pos, prior_line, prior_digest = prior
                 if pos > self.start:
-                    self.problem(line, "event_id", f"{eid} repeats line {prior_line}")
+                    self.problem(
+                        line, "event_id", M_("{event_id} repeats line {line}", event_id=eid, line=prior_line)
+                    )
                 elif prior_digest == dig:
                     self.unchanged += 1
                 else:
                     self.problem(
                         line, "event_id",
-                        f"conflict: {eid} is already recorded at position {pos} with "
-                        "different content (correct it with a retract and a new event_id)",
+                        M_("conflict: {event_id} is already recorded at position {position} with "
+                           "different content (correct it with a retract and a new event_id)",
+                           event_id=eid, position=pos),
                     )  # fmt: skip
                 continue
             pos = app.append_event(record, line, self.env_pos)

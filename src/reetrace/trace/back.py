@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from reetrace.elements import ELEMENTS
 from reetrace.errors import LotNotFound
+from reetrace.messages import M_
 from reetrace.store.base import Store
 from reetrace.trace import select
 from reetrace.trace.declared import extend_with_declared
@@ -281,15 +282,21 @@ def _notes(walk: _Walk, origins: list[Origin], root: LotRow) -> list[str]:
     reached = {c.position for k in walk.order if walk.w[k] > 0 and (c := walk.sub.lots[k].created)}
     est = sorted({f.event.position for f in unique(walk.flows) if f.estimated} & reached)
     if est:
-        notes.append(f"REO shares estimated at events {_positions(est)}: an input's content is not "
-                     "on record (estimated from the event's outputs)")  # fmt: skip
+        notes.append(M_("REO shares estimated at events {positions}: an input's content is not on record "
+                        "(estimated from the event's outputs)", positions=_positions(est)))  # fmt: skip
     if walk.el_estimated:
-        notes.append(f"element shares estimated at events {_positions(sorted(walk.el_estimated))}: "
-                     "an input's element profile is not on record")  # fmt: skip
+        notes.append(M_("element shares estimated at events {positions}: an input's element profile is not "
+                        "on record", positions=_positions(sorted(walk.el_estimated))))  # fmt: skip
     if not walk.el_idx:
-        notes.append(f"element shares unknown: {root.key} has no element profile on record")
+        notes.append(M_("element shares unknown: {lot} has no element profile on record", lot=root.key))
     unexplained = [o for o in origins if o.kind == "unexplained"]
     if unexplained:
         share = sum(o.share for o in unexplained)
-        notes.append(f"{share:.1%} of the REO comes from {len(unexplained)} unexplained lot(s)")
+        notes.append(
+            M_(
+                "{share:.1%} of the REO comes from {lots} unexplained lot(s)",
+                share=share,
+                lots=len(unexplained),
+            )
+        )
     return notes

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reetrace.messages import M_, N_, Message
 from reetrace.store.schema import foreign_links, log
 from reetrace.trace.result import BackTrace, Origin
 
-NOT_VERIFIED = "declared by the supplier, not verified by any Chinese record"
+NOT_VERIFIED = N_("declared by the supplier, not verified by any Chinese record")
 KIND = "foreign_mine"
 SHIPPING = frozenset({"shipping", "departing"})
 
@@ -178,8 +180,8 @@ def extend_with_declared(conn: Connection, trace: BackTrace) -> BackTrace:
         chain = _declared(rows)
         sources = sorted({names[r[0]] for r in rows})
         if chain.cycle:
-            trace.notes.append(f"the chain declared behind customs entry {o.id} ({', '.join(sources)}) has a "
-                               "cycle: not followed")  # fmt: skip
+            trace.notes.append(M_("the chain declared behind customs entry {entry} ({sources}) has a cycle: "
+                                  "not followed", entry=o.id, sources=", ".join(sources)))  # fmt: skip
             origins.append(o)
             continue
         whole, reached = o.share, 0.0
@@ -213,12 +215,18 @@ def extend_with_declared(conn: Connection, trace: BackTrace) -> BackTrace:
         found = ", ".join(
             f"{loc} {s:.1%}" for loc, (s, _) in sorted(chain.mines.items(), key=lambda m: -m[1][0])
         )
+        told: dict[str, Any] = {
+            "share": whole, "entry": o.id, "sources": ", ".join(sources), "mines": found or M_("none"),
+            "verified": Message(NOT_VERIFIED),
+        }  # fmt: skip
         trace.notes.append(
-            f"{whole:.1%} of the REO goes past customs entry {o.id} into the chain declared in "
-            f"{', '.join(sources)}: to declared mine(s) {found or 'none'}"
-            + (f", {rest:.1%} to lots it declares no origin for" if rest > 1e-9 else "")
-            + f"; {NOT_VERIFIED}"
-        )
+            M_("{share:.1%} of the REO goes past customs entry {entry} into the chain declared in {sources}: "
+               "to declared mine(s) {mines}, {rest:.1%} to lots it declares no origin for; {verified}",
+               rest=rest, **told)
+            if rest > 1e-9
+            else M_("{share:.1%} of the REO goes past customs entry {entry} into the chain declared in "
+                    "{sources}: to declared mine(s) {mines}; {verified}", **told)
+        )  # fmt: skip
     trace.origins = sorted(origins, key=lambda x: (-x.share, x.kind, x.id))
     return trace
 

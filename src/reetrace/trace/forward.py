@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import LotNotFound
+from reetrace.messages import M_
 from reetrace.store.base import Store
 from reetrace.trace.findings import FindingIndex, FindingsFor
 from reetrace.trace.order import topological
@@ -74,7 +75,7 @@ def _analyse(conn: Connection, sub: Subgraph, findings_for: FindingsFor | None) 
         start_reo: float | None = start.reo_kg
     else:
         start_reo = None
-        notes.append(f"{sub.root} has no creating event on record: its content is estimated")
+        notes.append(M_("{lot} has no creating event on record: its content is estimated", lot=sub.root))
 
     f: dict[str, float] = {sub.root: 1.0}
     depth: dict[str, int] = {sub.root: 0}
@@ -201,7 +202,9 @@ def _endings(
         return None
     left = mass - drawn
     if left < -1e-9 * mass:
-        notes.append(f"{y} is over-drawn: {drawn:g} kg drawn from {mass:g} kg")
+        notes.append(
+            M_("{lot} is over-drawn: {drawn:g} kg drawn from {mass:g} kg", lot=y, drawn=drawn, mass=mass)
+        )
     if left > 1e-9 * mass:
         ended.append(Ending("held", y, ent, per_kg * left, 0.0, {"kg": left}))
         return left

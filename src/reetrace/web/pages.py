@@ -194,7 +194,7 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
                         if not enterprise or s.startswith(enterprise + ":")
                     ]
             except ValueError as exc:
-                error = str(exc)
+                error = reetrace.reason_of(exc)
 
         def page_url(n: int) -> str:
             args = {"q": q, "enterprise": enterprise or "", "period": period, "form": form, "page": n}
@@ -212,7 +212,7 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
         try:
             return Resource(holders=reetrace.lot_holders(reads(request), ref))
         except ValueError as exc:
-            raise _Denied(404, t(request, "No such lot"), str(exc)) from exc
+            raise _Denied(404, t(request, "No such lot"), reetrace.reason_of(exc)) from exc
 
     def lot_or_404(request: Request, ref: str) -> dict[str, Any]:
         rep = reetrace.lot_report(reads(request), ref)
@@ -341,7 +341,7 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
         try:
             findings, as_of, saved = _audit(request, params)
         except ValueError as exc:
-            findings, as_of, error = [], datetime.now(UTC), str(exc)
+            findings, as_of, error = [], datetime.now(UTC), reetrace.reason_of(exc)
         return render(
             request, "findings.html", principal=principal, findings=findings, rules=list(reetrace.RULES),
             rule=params.get("rule"), severity=params.get("severity"), enterprise=params.get("enterprise"),
@@ -393,7 +393,7 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
             rows = reetrace.submissions_status(reads(request), period, now)
             deadline = reetrace.Period.parse(period).deadline()
         except ValueError as exc:
-            rows, deadline, error = [], now, str(exc)
+            rows, deadline, error = [], now, reetrace.reason_of(exc)
         counts = {k: sum(1 for r in rows if r.status == k) for k in ("on_time", "late", "missing", "not_due")}
         return render(
             request, "submissions.html", principal=principal, period=period, rows=rows,
@@ -420,7 +420,7 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
             subs = reetrace.list_submissions(store(request), period, principal.enterprise)
             error = None
         except ValueError as exc:
-            subs, error = [], str(exc)
+            subs, error = [], reetrace.reason_of(exc)
         return render(request, "mine.html", principal=principal, submissions=subs, period=period, error=error)
 
     @router.get("/receipts/{position}")
@@ -477,10 +477,13 @@ def build_router(*, max_upload: int = 256 << 20) -> APIRouter:
             except (ValueError, reetrace.ReetraceError) as exc:
                 return render(
                     request, "upload.html", status=422, principal=principal, period=period,
-                    problems=[{"file": file.filename, "line": 0, "field": "", "reason": str(exc)}],
+                    problems=[
+                        {"file": file.filename, "line": 0, "field": "", "reason": reetrace.reason_of(exc)}
+                    ],
                     problem_count=1, result=None,
                 )  # fmt: skip
-            warnings = [str(w) for w in getattr(res, "warnings", ())]
+            # Shown as the CLI shows them (``file:line: field: reason``), the reason in the reader's language.
+            warnings = [_problem(w, w.file) for w in getattr(res, "warnings", ())]
             return render(
                 request, "upload.html", principal=principal, period=period, problems=None,
                 result=res.message(), warnings=warnings,

@@ -57,6 +57,24 @@ RULES = (
     N_("stock_gain"),
     N_("period_mass_balance"),
 )
+#: Categories of the yearly quotas (``quota_exceeded`` findings name them).
+QUOTA_CATEGORIES = (
+    N_("mining"),
+    N_("separation"),
+)
+#: Why a search hit matched (``LotHit.matched``; ``documents.<kind>`` shows as "document <kind>").
+MATCHES = (
+    N_("lot"),
+    N_("customs_entry"),
+    N_("document"),
+    N_("filter"),
+)
+#: The usual kinds of an event's documents (others show as they were reported).
+DOCUMENT_KINDS = (
+    N_("waybill"),
+    N_("invoice"),
+    N_("contract"),
+)
 SEVERITIES = (
     N_("high"),
     N_("medium"),
@@ -85,11 +103,14 @@ ENDINGS = (
 )
 
 __all__ = [
+    "DOCUMENT_KINDS",
     "ENDINGS",
     "EVENT_TYPES",
     "FORMS",
+    "MATCHES",
     "ORIGINS",
     "PROCESSES",
+    "QUOTA_CATEGORIES",
     "ROLES",
     "RULES",
     "SEVERITIES",
