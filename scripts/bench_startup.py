@@ -90,7 +90,7 @@ def main() -> int:
         reetrace.load_registry(store, reetrace.parse_registry(str(EXAMPLES / "registry.json")))
         store.dispose()
         submit = [rt, "submit", str(FILE), "-e", "NMMINE", "-p", "2025-03",
-                  "--received-at", "2025-04-08T09:30:00+08:00", "--quiet"]  # fmt: skip
+                  "--historical", "--received-at", "2025-04-08T09:30:00+08:00", "--quiet"]  # fmt: skip
         first = [rt, "registry", "load", str(EXAMPLES / "registry.json")]
         for i in range(args.runs):
             db = Path(tmp) / f"run{i}.db"
