@@ -25,18 +25,17 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import InputError, Problem
 from reetrace.models import Enterprise
-from reetrace.tlog.keys import Signer
-from reetrace.verifier import VerificationError, parse_verifier_key
+
+if TYPE_CHECKING:
+    from reetrace.tlog.keys import Signer
 
 HEADER = "reetrace-submission/1"
 _DASH = "\u2014 "
@@ -107,6 +106,12 @@ def check_submission_signature(
     if len(raw) != 68:
         raise _refuse(file, "the signature line does not hold a key ID and a 64-byte Ed25519 signature")
     key_label = f"{name}+{raw[:4].hex()}"
+    # Only a submission that brings a signature pays for loading cryptography (≈20 ms of start-up).
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from reetrace.verifier import VerificationError, parse_verifier_key
+
     for k in ent.keys or []:
         try:
             vkey = parse_verifier_key(k.key)

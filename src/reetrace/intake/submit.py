@@ -24,7 +24,6 @@ has a submission changes nothing at all and says so.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -298,9 +297,11 @@ def _parse_in_parser_processes(store: Store, size: int) -> bool:
     parser processes: only on a backend that ingests in parallel, and only a file big enough to pay
     for the fork. Both ways give the same records, problems and warnings (tests/test_parse_dispatch.py)."""
     threshold = parse_fork_bytes()  # read on every backend: a bad setting is an error everywhere
-    if not store.sql.parallel_ingest or "fork" not in mp.get_all_start_methods():
+    if not store.sql.parallel_ingest or size < threshold:
         return False
-    return size >= threshold
+    import multiprocessing as mp  # only here: a small file or SQLite never loads it (start-up time)
+
+    return "fork" in mp.get_all_start_methods()
 
 
 def _is_registered(conn: Connection, enterprise: str) -> bool:
