@@ -57,7 +57,8 @@ def _refuse(file: str, reason: str) -> InputError:
     return InputError([Problem(0, "signature", reason, file)], file=file)
 
 
-def _current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
+def current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
+    """The registry's current record of ``enterprise`` (its keys among it), None when it is not registered."""
     body = conn.execute(
         sa.text(
             "SELECT l.body FROM current_enterprises e JOIN log l ON l.position = e.position WHERE e.code = :c"
@@ -70,7 +71,7 @@ def _current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
 
 
 def check_submission_signature(
-    conn: Connection,
+    ent: Enterprise,
     *,
     enterprise: str,
     period: str,
@@ -80,10 +81,9 @@ def check_submission_signature(
     file: str,
 ) -> dict[str, Any] | None:
     """The envelope's ``signature`` member for a valid ``note``, None when there is no signature and
-    none is required; raises :class:`InputError` saying why a signature is refused."""
-    ent = _current_enterprise(conn, enterprise)
-    if ent is None:
-        return None  # submit reports the unregistered enterprise itself
+    none is required; raises :class:`InputError` saying why a signature is refused. ``ent``: the
+    registry's current record of the enterprise (:func:`current_enterprise`), read by the caller
+    with the rest of what it needs from the registry, in one connection."""
     if note is None:
         if ent.signatures_required:
             raise _refuse(file, f"{enterprise} must sign its submissions (registry); none was given")
@@ -136,4 +136,4 @@ def check_submission_signature(
     raise _refuse(file, f"key {key_label} is not a key of {enterprise} in the registry (unknown or revoked)")
 
 
-__all__ = ["HEADER", "check_submission_signature", "message", "sign_submission"]
+__all__ = ["HEADER", "check_submission_signature", "current_enterprise", "message", "sign_submission"]

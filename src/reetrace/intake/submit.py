@@ -46,7 +46,7 @@ from reetrace.intake.parser import (
     prepared_in_worker,
     prepared_in_workers,
 )
-from reetrace.intake.signatures import check_submission_signature
+from reetrace.intake.signatures import check_submission_signature, current_enterprise
 from reetrace.intake.spool import Spool
 from reetrace.intake.warnings import RecordWarnings, cross_record_warnings
 from reetrace.intake.writer import SubmissionWriter
@@ -55,7 +55,7 @@ from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
-from reetrace.store.schema import current_enterprises, current_sites, submissions
+from reetrace.store.schema import current_sites, submissions
 
 if TYPE_CHECKING:
     from reetrace.tlog.keys import Signer
@@ -161,8 +161,10 @@ def submit(
     late = received_at > deadline
 
     store.migrate()
+    # Everything needed from the registry, in one connection (each checkout costs round trips).
     with store.reading() as conn:
-        if not _is_registered(conn, enterprise):
+        registered = current_enterprise(conn, enterprise)
+        if registered is None:
             raise NotRegistered(f"enterprise {enterprise} is not in the registry")
         own_sites = _sites_of(conn, enterprise)
 
@@ -172,11 +174,10 @@ def submit(
         raw = stack.enter_context(open_source(source))
         file_digest, size = _hash_stream(raw)
         raw.seek(0)
-        with store.reading() as conn:
-            signed = check_submission_signature(
-                conn, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
-                received_at=received_at, file=name,
-            )  # fmt: skip
+        signed = check_submission_signature(
+            registered, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
+            received_at=received_at, file=name,
+        )  # fmt: skip
         items: Iterable[Prepared | Rejected]
         if _parse_in_parser_processes(store, size):
             if form == "jsonl":
@@ -302,11 +303,6 @@ def _parse_in_parser_processes(store: Store, size: int) -> bool:
     import multiprocessing as mp  # only here: a small file or SQLite never loads it (start-up time)
 
     return "fork" in mp.get_all_start_methods()
-
-
-def _is_registered(conn: Connection, enterprise: str) -> bool:
-    q = sa.select(current_enterprises.c.code).where(current_enterprises.c.code == enterprise)
-    return conn.execute(q.limit(1)).first() is not None
 
 
 def _sites_of(conn: Connection, enterprise: str) -> set[str]:
