@@ -77,7 +77,7 @@ def main() -> int:
 
     rt, su = _exe("reetrace"), _exe("sqlite-utils")
     # An installed reetrace has its .pyc files; with PYTHONDONTWRITEBYTECODE set (as in some shells and
-    # CI images) every run would compile each module of the submit path from source again, ~0.2 s CPU
+    # CI images) every run would compile each module of the submit path from source again, ~0.15 s CPU
     # that no user pays. The warm-up runs below write them.
     env = {k: v for k, v in os.environ.items() if k not in ("REETRACE_DB", "PYTHONDONTWRITEBYTECODE")}
     results: dict[str, list[dict[str, float]]] = {
