@@ -6,10 +6,12 @@ files submitted in-process by the library, in the same run, each on a fresh data
     .venv/bin/python scripts/bench_serve.py --scale 10 --months 1 --stream-mb 500
 
 Reported: submissions/s and events/s of both, the ratio, p50/p95/max latency per request, the p95 of a
-100-event file submitted alone (uncontended); reads (``--reads`` requests: a lot, a lot-code prefix search
-and a lot's trace back, in turn, over ``--clients`` connections) per second and their latency, next to
-the same library calls made in-process one after another; and the server's RSS (sum over its processes, sampled
-every 50 ms) before, at peak and after ``--stream-mb`` MB of valid uploads streamed through it. Proof
+100-event file submitted alone (uncontended; with the server's own time from ``Server-Timing`` and, as
+the reference, the same kind of file submitted by the library in-process on the other database); reads
+(``--reads`` requests: a lot, a lot-code prefix search and a lot's trace back, in turn, over ``--clients``
+connections) per second and their latency, next to the same library calls made in-process one after
+another; and the server's RSS (sum over its processes, sampled every 50 ms) before, at peak and after
+``--stream-mb`` MB of valid uploads streamed through it. Proof
 that nothing is lost: every receipt is present and is read back from the log, the envelope positions and
 their events are contiguous and the log has no gap, and ``reetrace.verify`` passes on both databases.
 Everything is bounded: a request timeout, a client pool size and a wall-clock limit for the whole run.
@@ -321,9 +323,12 @@ def mine_file(path: Path, enterprise: str, site: str, period: str, tag: str, eve
     return path.stat().st_size
 
 
-def uncontended(url: str, token: str, ent: str, site: str, tmp: Path, n: int, period: str) -> list[float]:
-    """``n`` 100-event files submitted one after another: the latency of a small file, alone."""
-    out = []
+def uncontended(
+    url: str, token: str, ent: str, site: str, tmp: Path, n: int, period: str
+) -> tuple[list[float], list[float]]:
+    """``n`` 100-event files submitted one after another: the latency of a small file, alone, as the
+    client sees it and as the server's ``Server-Timing`` header says it spent (seconds)."""
+    out, server = [], []
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as c:
         for k in range(n):
             f = tmp / f"small-{k}.jsonl"
@@ -333,6 +338,25 @@ def uncontended(url: str, token: str, ent: str, site: str, tmp: Path, n: int, pe
                        headers={"Authorization": f"Bearer {token}"}, content=f.read_bytes())  # fmt: skip
             out.append(time.perf_counter() - t)
             assert r.status_code == 201, r.text
+            server.append(float(r.headers["server-timing"].rpartition("dur=")[2]) / 1000)
+    return out, server
+
+
+def small_in_process(db: str, ent: str, site: str, tmp: Path, n: int, period: str) -> list[float]:
+    """The reference for :func:`uncontended`: the same kind of 100-event files submitted by the library
+    in this process (the same store code, no HTTP, no service), one after another."""
+    store = reetrace.open_store(db)
+    out = []
+    try:
+        for k in range(n):
+            f = tmp / f"small-lib-{k}.jsonl"
+            mine_file(f, ent, site, period, f"S{k}", 100)
+            t = time.perf_counter()
+            r = reetrace.submit(store, str(f), enterprise=ent, period=period)
+            out.append(time.perf_counter() - t)
+            assert r.new_events == 100, r.message()
+    finally:
+        store.dispose()
     return out
 
 
@@ -402,7 +426,8 @@ def main() -> None:
             lib_reads = reads_in_process(db_svc, lots, args.reads)
             svc_reads = reads_through_service(url, tokens["inspector"], lots, args.reads, args.clients)
             dl.check("uncontended files")
-            small = uncontended(url, tokens[ent], ent, site, tmp, args.small, "2025-12")
+            small, small_server = uncontended(url, tokens[ent], ent, site, tmp, args.small, "2025-12")
+            small_lib = small_in_process(db_lib, ent, site, tmp, args.small, "2025-12")
             rss_before_stream = rss_tree_kb(proc.pid) / 1024
             n_before = len(sampler.samples)
             dl.check("streaming")
@@ -448,7 +473,11 @@ def main() -> None:
     )
     print(
         f"100-event file alone ({args.small} runs): p50 {statistics.median(small) * 1000:.0f} ms, "
-        f"p95 {pct(small, 0.95) * 1000:.0f} ms, max {max(small) * 1000:.0f} ms"
+        f"p95 {pct(small, 0.95) * 1000:.0f} ms, max {max(small) * 1000:.0f} ms; in the server "
+        f"(Server-Timing) p50 {statistics.median(small_server) * 1000:.0f} ms, "
+        f"p95 {pct(small_server, 0.95) * 1000:.0f} ms; the library in-process (same run) p50 "
+        f"{statistics.median(small_lib) * 1000:.0f} ms, p95 {pct(small_lib, 0.95) * 1000:.0f} ms "
+        f"-> service p95 {pct(small, 0.95) / pct(small_lib, 0.95):.2f}x the library's"
     )
     print(
         f"server RSS (all processes): idle {rss_idle:.0f} MB, before streaming {rss_before_stream:.0f} MB, "
@@ -457,7 +486,8 @@ def main() -> None:
     )
     print(f"nothing lost: library {lib_check['receipts']} receipts, {lib_check['verify']}")
     print(f"nothing lost: service {svc_check['receipts']} receipts read back, {svc_check['verify']}")
-    print(f"run at {datetime.now().astimezone().isoformat(timespec='seconds')}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"run at {datetime.now().astimezone().isoformat(timespec='seconds')}, load average {load}")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,9 @@ def test_scripts_import_only_the_public_api() -> None:
 
 def test_a_submit_loads_no_drawing_migration_or_table_code(tmp_path: Path) -> None:
     """``reetrace submit`` on a store at head: no Alembic (migrations are skipped), no rich (its progress
-    bar only when shown, tables only when printed), no matplotlib, networkx or audit."""
+    bar only when shown, tables only when printed), no matplotlib, networkx or audit; no cryptography or
+    verifier (only a signed submission or a receipt needs them), no multiprocessing or ctypes (a small
+    file is parsed in-process, and SQLite never forks)."""
     examples = Path(__file__).parent.parent / "examples"
     url = f"sqlite:///{tmp_path / 'r.db'}"
     store = reetrace.open_store(url)
@@ -128,7 +130,8 @@ def test_a_submit_loads_no_drawing_migration_or_table_code(tmp_path: Path) -> No
         f"          '--received-at', '2025-04-08T09:30:00+08:00', '--historical', '--db', {url!r}, '-q'])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('alembic', 'rich', 'matplotlib', 'networkx', 'reetrace.audit', 'reetrace.trace')\n"
+        "heavy = ('alembic', 'rich', 'matplotlib', 'networkx', 'reetrace.audit', 'reetrace.trace',\n"
+        "         'cryptography', 'reetrace.verifier', 'reetrace.tlog.keys', 'multiprocessing', 'ctypes')\n"
         "print('heavy:' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

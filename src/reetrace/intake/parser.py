@@ -21,11 +21,9 @@ left behind under PID 1 holding a copy of the database socket kept the session, 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import io
-import multiprocessing as mp
 import os
 import signal
 import sys
@@ -148,6 +146,8 @@ def _set_parent_death_signal() -> None:
     """SIGKILL this process when its parent dies (Linux only; elsewhere the sentinel watch covers it)."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # here: a file parsed in this process never needs it
+
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -186,6 +186,8 @@ def _detach_from_parent(parent: int, keep: set[int]) -> None:
     _set_parent_death_signal()
     if os.getppid() != parent:  # the parent died before we asked to die with it
         os._exit(1)
+    import multiprocessing as mp
+
     sentinel = getattr(mp.parent_process(), "sentinel", None)
     if sentinel is not None:
         keep = keep | {sentinel}
@@ -246,6 +248,8 @@ def prepared_in_worker(
     spools the results. Called before the write connection is opened and before any writer thread
     exists; the child closes every inherited descriptor (database sockets included), dies with this
     process and leaves through ``os._exit``."""
+    import multiprocessing as mp  # here: a file parsed in-process never loads it (start-up time)
+
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     args = (stream, fmt, file, rules, send, os.getpid(), encoding)
@@ -352,6 +356,8 @@ def prepared_in_workers(
     if head in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: the reader says so once, for the whole file
         yield from prepare(read_events(stream, "jsonl", file), rules, file)
         return
+    import multiprocessing as mp  # here: a file parsed in-process never loads it (start-up time)
+
     ctx = mp.get_context("fork")
     pipes = []
     procs = []

@@ -25,18 +25,17 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Connection
 
 from reetrace.errors import InputError, Problem
 from reetrace.models import Enterprise
-from reetrace.tlog.keys import Signer
-from reetrace.verifier import VerificationError, parse_verifier_key
+
+if TYPE_CHECKING:
+    from reetrace.tlog.keys import Signer
 
 HEADER = "reetrace-submission/1"
 _DASH = "\u2014 "
@@ -58,7 +57,8 @@ def _refuse(file: str, reason: str) -> InputError:
     return InputError([Problem(0, "signature", reason, file)], file=file)
 
 
-def _current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
+def current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
+    """The registry's current record of ``enterprise`` (its keys among it), None when it is not registered."""
     body = conn.execute(
         sa.text(
             "SELECT l.body FROM current_enterprises e JOIN log l ON l.position = e.position WHERE e.code = :c"
@@ -71,7 +71,7 @@ def _current_enterprise(conn: Connection, enterprise: str) -> Enterprise | None:
 
 
 def check_submission_signature(
-    conn: Connection,
+    ent: Enterprise,
     *,
     enterprise: str,
     period: str,
@@ -81,10 +81,9 @@ def check_submission_signature(
     file: str,
 ) -> dict[str, Any] | None:
     """The envelope's ``signature`` member for a valid ``note``, None when there is no signature and
-    none is required; raises :class:`InputError` saying why a signature is refused."""
-    ent = _current_enterprise(conn, enterprise)
-    if ent is None:
-        return None  # submit reports the unregistered enterprise itself
+    none is required; raises :class:`InputError` saying why a signature is refused. ``ent``: the
+    registry's current record of the enterprise (:func:`current_enterprise`), read by the caller
+    with the rest of what it needs from the registry, in one connection."""
     if note is None:
         if ent.signatures_required:
             raise _refuse(file, f"{enterprise} must sign its submissions (registry); none was given")
@@ -107,6 +106,12 @@ def check_submission_signature(
     if len(raw) != 68:
         raise _refuse(file, "the signature line does not hold a key ID and a 64-byte Ed25519 signature")
     key_label = f"{name}+{raw[:4].hex()}"
+    # Only a submission that brings a signature pays for loading cryptography (≈20 ms of start-up).
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from reetrace.verifier import VerificationError, parse_verifier_key
+
     for k in ent.keys or []:
         try:
             vkey = parse_verifier_key(k.key)
@@ -131,4 +136,4 @@ def check_submission_signature(
     raise _refuse(file, f"key {key_label} is not a key of {enterprise} in the registry (unknown or revoked)")
 
 
-__all__ = ["HEADER", "check_submission_signature", "message", "sign_submission"]
+__all__ = ["HEADER", "check_submission_signature", "current_enterprise", "message", "sign_submission"]

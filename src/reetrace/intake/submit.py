@@ -6,10 +6,11 @@ is read:
 
 1. **Without the lock** (and without a write connection): the file is hashed, read, validated record by
    record, checked against the submission's own rules (reporter, site, period), encoded canonically and
-   spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL in forked parser
-   processes (two for JSON Lines, one for CSV). A file with record-level problems never waits for the
-   lock: if another writer holds it, they are reported at once; if not, phase 2 runs too so that the
-   problems across records join the report, and rolls back.
+   spooled to a temporary file (:class:`reetrace.intake.spool.Spool`); on PostgreSQL, for a file of
+   :data:`PARSE_FORK_BYTES` or more, in forked parser processes (two for JSON Lines, one for CSV), a
+   smaller file in this process (the fork would cost more than it saves). A file with record-level
+   problems never waits for the lock: if another writer holds it, they are reported at once; if not,
+   phase 2 runs too so that the problems across records join the report, and rolls back.
 2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
    (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
    new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before
@@ -23,7 +24,7 @@ has a submission changes nothing at all and says so.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
+import os
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from reetrace.intake.parser import (
     prepared_in_worker,
     prepared_in_workers,
 )
-from reetrace.intake.signatures import check_submission_signature
+from reetrace.intake.signatures import check_submission_signature, current_enterprise
 from reetrace.intake.spool import Spool
 from reetrace.intake.warnings import RecordWarnings, cross_record_warnings
 from reetrace.intake.writer import SubmissionWriter
@@ -55,7 +56,7 @@ from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
-from reetrace.store.schema import current_enterprises, current_sites, submissions
+from reetrace.store.schema import current_sites, submissions
 
 if TYPE_CHECKING:
     from reetrace.tlog.keys import Signer
@@ -173,8 +174,10 @@ def submit(
     late = received_at > deadline
 
     store.migrate()
+    # Everything needed from the registry, in one connection (each checkout costs round trips).
     with store.reading() as conn:
-        if not _is_registered(conn, enterprise):
+        registered = current_enterprise(conn, enterprise)
+        if registered is None:
             raise NotRegistered(f"enterprise {enterprise} is not in the registry")
         own_sites = _sites_of(conn, enterprise)
 
@@ -182,15 +185,14 @@ def submit(
     with ExitStack() as stack:
         # Phase 1, no lock: hash, read, validate, encode, spool.
         raw = stack.enter_context(open_source(source))
-        file_digest = _hash_stream(raw)
+        file_digest, size = _hash_stream(raw)
         raw.seek(0)
-        with store.reading() as conn:
-            signed = check_submission_signature(
-                conn, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
-                received_at=received_at, file=name,
-            )  # fmt: skip
+        signed = check_submission_signature(
+            registered, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
+            received_at=received_at, file=name,
+        )  # fmt: skip
         items: Iterable[Prepared | Rejected]
-        if store.sql.parallel_ingest and "fork" in mp.get_all_start_methods():
+        if _parse_in_parser_processes(store, size):
             if form == "jsonl":
                 items = prepared_in_workers(raw, name, rules, progress)
             else:  # CSV records span rows: one parser process reads the whole file
@@ -273,16 +275,47 @@ def envelope_source(name: str) -> str:
     return base[:SOURCE_MAX]
 
 
-def _hash_stream(stream: IO[bytes]) -> str:
+def _hash_stream(stream: IO[bytes]) -> tuple[str, int]:
+    """The SHA-256 of the (decompressed) content, and its size in bytes."""
     h = hashlib.sha256()
+    size = 0
     while chunk := stream.read(1 << 20):
         h.update(chunk)
-    return h.hexdigest()
+        size += len(chunk)
+    return h.hexdigest(), size
 
 
-def _is_registered(conn: Connection, enterprise: str) -> bool:
-    q = sa.select(current_enterprises.c.code).where(current_enterprises.c.code == enterprise)
-    return conn.execute(q.limit(1)).first() is not None
+#: Content (decompressed) of at least this many bytes is parsed in forked parser processes where the
+#: backend allows it; a smaller file is parsed in this process. Forking costs tens of milliseconds (far
+#: more from a large process such as a service worker) and pays only when parsing takes longer than
+#: that: 1 MiB is some 2,400 events. ``REETRACE_PARSE_FORK_BYTES`` overrides it (0: always fork).
+PARSE_FORK_BYTES = 1 << 20
+
+
+def parse_fork_bytes() -> int:
+    """:data:`PARSE_FORK_BYTES`, or ``REETRACE_PARSE_FORK_BYTES`` when set."""
+    raw = os.environ.get("REETRACE_PARSE_FORK_BYTES")
+    if raw is None or not raw.strip():
+        return PARSE_FORK_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"$REETRACE_PARSE_FORK_BYTES={raw!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError("$REETRACE_PARSE_FORK_BYTES must be 0 or more")
+    return value
+
+
+def _parse_in_parser_processes(store: Store, size: int) -> bool:
+    """Whether a file of ``size`` bytes (decompressed, known from the hashing pass) is parsed in forked
+    parser processes: only on a backend that ingests in parallel, and only a file big enough to pay
+    for the fork. Both ways give the same records, problems and warnings (tests/test_parse_dispatch.py)."""
+    threshold = parse_fork_bytes()  # read on every backend: a bad setting is an error everywhere
+    if not store.sql.parallel_ingest or size < threshold:
+        return False
+    import multiprocessing as mp  # only here: a small file or SQLite never loads it (start-up time)
+
+    return "fork" in mp.get_all_start_methods()
 
 
 def _sites_of(conn: Connection, enterprise: str) -> set[str]:
