@@ -116,16 +116,13 @@ class PostgresDialect(Dialect):
 
     def tune_for_writing(self, conn: Connection) -> None:
         # The checks of a submission are small indexed queries; JIT compiling them costs more (over a
-        # second on a large store) than running them. The checks over a large submission's own rows
-        # sort and join hundreds of thousands of them: with the 4 MB default every sort spills to disk
-        # (the cycle and overdraw checks of a 100,000-event file took 5 s and 2 s).
+        # second on a large store) than running them.
         conn.exec_driver_sql("SET LOCAL jit = off")
-        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
 
     @contextmanager
     def index_joins_only(self, conn: Connection) -> Iterator[None]:
         # Hash joins read every edge of the store; merge joins sort every row of a large submission
-        # by lot, in the database's collation (3-4 s of the cycle check for a 100,000-event file on a
+        # by lot, in the database's collation (4.2-4.6 s of the cycle check for a 100,000-event file on a
         # fresh store, against 1.9-2.2 s with index nested loops, same run).
         conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
         conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
