@@ -9,7 +9,8 @@ bare psycopg binary COPY of the very rows the store wrote, measured in the same 
 The file is one separation enterprise's month: extract-like intake lots and separation events drawing
 from them, so every cross-record rule (own lots exist, outputs are new, cycles) has real work to do.
 Each measurement runs in a fresh child process on a fresh database, so peak RSS (ru_maxrss, the larger
-of that process and its parser process) is the submission's own. Reported: lot lines per second, the ratio to the bare COPY, CPU seconds of the
+of that process and its parser process) is the submission's own. Reported: lot lines per second, the ratio to the bare COPY, how long the submission held the
+store's write lock (phase 2: positions, chain, rows, cross-record checks, commit), CPU seconds of the
 submission's processes, peak RSS, file size.
 """
 
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,21 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
 
     store = open_store(url)
     load_registry(store, Registry.model_validate_json(Path(registry).read_bytes()))
+    # Phase 2 of a submission is the one ``appending`` block: from taking the write lock to the commit
+    # that releases it, the time every other writer of the store waits.
+    held: list[float] = []
+    appending = store.appending
+
+    @contextmanager
+    def timed_appending(**kw: Any) -> Iterator[Any]:
+        t = time.perf_counter()
+        try:
+            with appending(**kw) as app:
+                yield app
+        finally:
+            held.append(time.perf_counter() - t)
+
+    store.appending = timed_appending  # type: ignore[method-assign]
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     r = submit(store, path, enterprise="BENCH", period="2025-03",
@@ -117,8 +135,8 @@ def child_submit(url: str, path: str, registry: str) -> dict[str, Any]:
     dt = time.perf_counter() - t0
     cpu = _cpu_seconds() - cpu0
     store.dispose()
-    return {"seconds": dt, "cpu_seconds": cpu, "events": r.new_events, "lot_lines": r.lot_lines,
-            "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+    return {"seconds": dt, "lock_seconds": sum(held), "cpu_seconds": cpu, "events": r.new_events,
+            "lot_lines": r.lot_lines, "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
 
 
 def _cpu_seconds() -> float:
@@ -246,7 +264,12 @@ def main() -> None:
                     n, lines = runs[-1]["events"], runs[-1]["lot_lines"]
                 else:
                     runs.append(in_child("submit", url, str(path), str(reg)))
-                print(f"  store run {i + 1}: {runs[-1]['seconds']:.1f} s", file=sys.stderr)
+                held = (
+                    f" (write lock held {runs[-1]['lock_seconds']:.1f} s)"
+                    if "lock_seconds" in runs[-1]
+                    else ""
+                )
+                print(f"  store run {i + 1}: {runs[-1]['seconds']:.1f} s{held}", file=sys.stderr)
                 if a.no_reference:
                     pass
                 elif a.backend == "postgres":
@@ -267,6 +290,7 @@ def main() -> None:
         "backend": a.backend, "events": n, "lot_lines": lines, "file_mb": round(size_mb, 1),
         "store_seconds": round(med, 2), "store_lot_lines_per_s": round(lines / med),
         "store_cpu_seconds": round(sorted(r.get("cpu_seconds", 0.0) for r in runs)[len(runs) // 2], 2),
+        "lock_seconds": round(sorted(r.get("lock_seconds", 0.0) for r in runs)[len(runs) // 2], 2),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
     }  # fmt: skip
     if refs:
@@ -288,6 +312,8 @@ def main() -> None:
             f"{result['copy_lot_lines_per_s']:>10,} lot lines/s  ({result['copy_seconds']:.1f} s)"
         )
         print(f"{'ratio':<22}{result['ratio_store_to_copy']:>10.2f}x of the bare write")
+    if not a.dataset:
+        print(f"{'write lock held':<22}{result['lock_seconds']:>10,.1f} s  (phase 2 of the submit, median)")
     print(f"{'CPU (submit)':<22}{result['store_cpu_seconds']:>10,.1f} s  (its processes, median)")
     print(f"{'peak RSS (submit)':<22}{result['peak_rss_mb']:>10,.0f} MB")
 

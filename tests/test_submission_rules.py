@@ -183,6 +183,50 @@ def test_duplicate_event_id_within_a_file(store: Store, tmp_path: Path) -> None:
         ]
 
 
+def test_repeats_and_unchanged_events_in_the_very_next_batch(store: Store, tmp_path: Path) -> None:
+    # Each batch's ids are looked up in what the batches before it wrote (still in the transaction,
+    # written in the background on PostgreSQL): a repeat in the very next batch is found, an event
+    # recorded before is unchanged or a conflict, whatever the batch boundaries.
+    load_registry(store)
+    from reetrace.intake.submit import submit
+
+    evs = [
+        ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
+        for i in range(6)
+    ]
+    repeat_a = ev("m2", "extract", "MINE", "BO", "2025-03-03", outputs=[out("OX", "ore", 5, reo_pct=3)])
+    repeat_b = ev("m4", "extract", "MINE", "BO", "2025-03-03", outputs=[out("OY", "ore", 5, reo_pct=3)])
+    # Batches of 3: lines 1-3, 4-6, 7-9. m2 (line 3) repeats at line 4, m4 (line 6) at line 7.
+    bad = write_jsonl(tmp_path / "bad.jsonl", [*evs[:3], repeat_a, evs[3], evs[4], repeat_b, evs[5]])
+    with pytest.raises(InputError) as err:
+        submit(store, str(bad), enterprise="MINE", period="2025-03", batch=3)
+    assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
+        (4, "event_id", "m2 repeats line 3"),
+        (7, "event_id", "m4 repeats line 6"),
+    ]
+    assert _no_events(store)  # nothing of the refused file was written
+
+    first = submit(store, str(write_jsonl(tmp_path / "one.jsonl", evs)), enterprise="MINE",
+                   period="2025-03", batch=2)  # fmt: skip
+    assert (first.new_events, first.unchanged_events) == (6, 0)
+    more = ev("m6", "extract", "MINE", "BO", "2025-03-04", outputs=[out("O6", "ore", 5, reo_pct=3)])
+    again = submit(store, str(write_jsonl(tmp_path / "two.jsonl", [*evs, more])), enterprise="MINE",
+                   period="2025-03", batch=2)  # fmt: skip
+    assert (again.new_events, again.unchanged_events) == (1, 6)
+    changed = ev("m3", "extract", "MINE", "BO", "2025-03-05", outputs=[out("O3", "ore", 6, reo_pct=3)])
+    with pytest.raises(InputError) as err:
+        submit(store, str(write_jsonl(tmp_path / "three.jsonl", [*evs[:3], changed])), enterprise="MINE",
+               period="2025-03", batch=3)  # fmt: skip
+    assert [(p.line, p.field) for p in err.value.problems] == [(4, "event_id")]
+    assert err.value.problems[0].reason.startswith("conflict: m3 is already recorded at position")
+    verify(store)  # raises if the chain or the derived rows are off
+
+
+def _no_events(store: Store) -> bool:
+    with store.reading() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 0
+
+
 class _Exploding:
     """A stream that fails after its first line, as a dying disk would."""
 

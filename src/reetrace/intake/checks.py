@@ -38,9 +38,9 @@ def cross_record_checks(w: SubmissionWriter) -> None:
                "an output lot must be new", lot=lot, event_id=prev_id, position=prev_pos),
         )  # fmt: skip
     # The planner cannot size the recursive walk and picks hash joins that read every edge of the store
-    # (0.8 s per submission at 1M edges); index nested loops touch only this submission's
-    # neighbourhood (30 ms). Scoped to this one query.
-    with w.app.store.sql.without_hash_joins(conn):
+    # (0.8 s per submission at 1M edges), or merge joins that sort all of a large submission's rows;
+    # index nested loops touch only this submission's neighbourhood (30 ms). Scoped to this one query.
+    with w.app.store.sql.index_joins_only(conn):
         for row in conn.execute(_CYCLES, p):
             src, dst = row.src, row.dst
             w.problem(

@@ -87,8 +87,9 @@ class Dialect:
         """Settings for one write transaction of small indexed queries."""
 
     @contextmanager
-    def without_hash_joins(self, conn: Connection) -> Iterator[None]:
-        """For one query whose recursive walk the planner cannot size (see ``intake/checks.py``)."""
+    def index_joins_only(self, conn: Connection) -> Iterator[None]:
+        """For one query whose recursive walk the planner cannot size (see ``intake/checks.py``): joins
+        by index lookups only, so that it touches the submission's neighbourhood, not the store."""
         yield
 
     def snapshot(self, conn: Connection) -> Connection:

@@ -122,12 +122,17 @@ class PostgresDialect(Dialect):
         conn.exec_driver_sql("SET LOCAL jit = off")
 
     @contextmanager
-    def without_hash_joins(self, conn: Connection) -> Iterator[None]:
+    def index_joins_only(self, conn: Connection) -> Iterator[None]:
+        # Hash joins read every edge of the store; merge joins sort every row of a large submission
+        # by lot, in the database's collation (4.2-4.6 s of the cycle check for a 100,000-event file on a
+        # fresh store, against 1.9-2.2 s with index nested loops, same run).
         conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
         try:
             yield
         finally:
             conn.exec_driver_sql("SET LOCAL enable_hashjoin = DEFAULT")
+            conn.exec_driver_sql("SET LOCAL enable_mergejoin = DEFAULT")
 
     def snapshot(self, conn: Connection) -> Connection:
         return conn.execution_options(isolation_level="REPEATABLE READ")
