@@ -141,6 +141,13 @@ def test_an_inspector_finds_traces_and_follows_a_lot(browser: Any, server: Serve
     page.click(f"svg.trace-graph a.node[data-lot='{year.upstream}']")
     page.wait_for_url("**/lots/**")
     assert year.upstream in page.inner_text("h1")
+    # Its forward trace: where its REO went, the magnet among the lots of the graph.
+    page.goto(f"{server.url}/lots/{year.upstream}/trace?direction=forward")
+    page.wait_for_selector("svg.trace-graph")
+    assert "Trace forward" in page.inner_text("h1")
+    assert page.locator("table tbody tr").count() >= 1
+    assert page.locator(f"svg.trace-graph a.node[data-lot='{year.magnet}']").count() == 1
+    _shot(page, "trace-forward")
 
     # The downloads are the CLI's formats.
     resp = page.request.get(f"{server.url}/lots/{year.magnet}/trace.json")

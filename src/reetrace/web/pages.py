@@ -504,8 +504,9 @@ def _trace(store: reetrace.Store, ref: str, direction: str) -> Any:
 
 
 def _top_elements(result: Any) -> list[str]:
-    """The elements worth a column: those of the lot's own profile, largest first, at most eight."""
-    els = result.elements or {}
+    """The elements worth a column of the origin table: those of the lot's own profile, largest first, at
+    most eight. A forward trace has no origin table (and no profile of its own): none."""
+    els = getattr(result, "elements", None) or {}
     return [el for el, _ in sorted(els.items(), key=lambda kv: -kv[1])][:8]
 
 
