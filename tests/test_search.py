@@ -16,7 +16,7 @@ from reetrace.errors import VerificationFailed
 from reetrace.store import Store, open_store
 from reetrace.store.derive import document_rows
 from reetrace.store.migrate import HEAD, run_upgrade
-from reetrace.store.schema import FORM_SEARCH_INDEXES, SEARCH_INDEXES
+from reetrace.store.schema import FORM_SEARCH_INDEXES, PRODUCT_SEARCH_INDEXES, SEARCH_INDEXES
 from reetrace.store.verify import verify
 from tests.builders import BAYAN_OBO, ev, inp, load_registry, out, submit_events
 from tests.service_helpers import start_server
@@ -221,7 +221,11 @@ def test_prefixes_are_read_in_order_from_the_search_indexes(filled: Store) -> No
         else:
             explain = "EXPLAIN QUERY PLAN "
         plans = {}
-        for name, cond in (("lot", ""), ("form", "l.form = 'ore' AND ")):
+        for name, cond in (
+            ("lot", ""),
+            ("form", "l.form = 'ore' AND "),
+            ("product", "l.product = 'ore' AND "),
+        ):
             q = (
                 f"{explain}SELECT lot FROM lots l WHERE {cond}{sql.prefix_match('l.lot', 'p')} "
                 f"ORDER BY {sql.prefix_order('l.lot')} LIMIT 5"
@@ -230,8 +234,9 @@ def test_prefixes_are_read_in_order_from_the_search_indexes(filled: Store) -> No
             plans[name] = plan
     assert SEARCH_INDEXES[filled.dialect] in plans["lot"], plans
     assert FORM_SEARCH_INDEXES[filled.dialect] in plans["form"], plans
-    assert "TEMP B-TREE" not in plans["lot"] + plans["form"]  # SQLite: no sort, the index's order
-    assert "Sort" not in plans["lot"] + plans["form"]  # PostgreSQL: likewise
+    assert PRODUCT_SEARCH_INDEXES[filled.dialect] in plans["product"], plans
+    assert "TEMP B-TREE" not in " ".join(plans.values())  # SQLite: no sort, the index's order
+    assert "Sort" not in " ".join(plans.values())  # PostgreSQL: likewise
 
 
 # -- the documents rows -----------------------------------------------------------------------------

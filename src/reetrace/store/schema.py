@@ -116,7 +116,7 @@ lots = sa.Table(
 
 #: Case-insensitive prefix search on lot codes (reetrace.search): one index per backend, each spelled
 #: the way its planner answers a prefix from it, created by migration 0004 and not declared here
-#: (Alembic cannot compare expression indexes; tests/test_search.py checks they exist).
+#: (Alembic cannot compare expression indexes; tests/test_search.py checks that queries use them).
 SEARCH_INDEXES = {"sqlite": "ix_lots_lot_nocase", "postgresql": "ix_lots_lot_lower"}
 #: The same per form (migration 0008): a code prefix searched among the lots of one form is one range of
 #: it, read in order, however few lots of that form the prefix has.
