@@ -92,6 +92,9 @@ def _matrix(world: World) -> list[tuple[str, str, str, dict[str, Any], dict[str,
         ("search own lots", "GET", "/v1/lots?prefix=N", {},
          {"A": 200, "B": 200, "inspector": 200, "admin": 403}, False),
         ("search A's lots", "GET", f"/v1/lots?prefix=N&enterprise={A}", {}, _A_OWN, False),
+        ("search box", "GET", "/v1/search?q=mag", {}, {"A": 200, "B": 200, "inspector": 200, "admin": 403},
+         False),
+        ("search box, A's lots", "GET", f"/v1/search?q=mag&enterprise={A}", {}, _A_OWN, False),
         ("events of A", "GET", f"/v1/events?enterprise={A}", {}, _A_OWN, False),
         ("audit", "GET", "/v1/audit?from=2025-03&to=2025-03&as_of=2025-04-11T00:00:00%2B08:00", {}, _INSPECTOR,
          False),
@@ -168,6 +171,36 @@ def test_an_enterprise_sees_the_origin_summary_without_others_lots_and_masses(
         assert other not in text
     lot = call(server, world, "A", "GET", f"/v1/lots/{LOT}").json()
     assert all(e["enterprise"] == A for e in lot["created_by"] + lot["drawn_by"])
+
+
+def test_the_search_box_over_the_api(server: Server, world: World) -> None:
+    """GET /v1/search is the workbench's box: any case, documents, did-you-mean, an enterprise's own lots."""
+
+    def search(role: str, **params: Any) -> httpx.Response:
+        return call(server, world, role, "GET", "/v1/search", params=params)
+
+    # A lower-case code prefix without ENT: finds the magnet.
+    found = search("inspector", q="mag-2503").json()
+    assert LOT in [h["lot"] for h in found["lots"]] and found["more"] is False
+    # The waybill of NBMAG's two receipts finds the two lots they created, first.
+    by_waybill = [h["lot"] for h in search("inspector", q="wb-nb-0320").json()["lots"]]
+    assert by_waybill[:2] == [f"{A}:IN-D-21", f"{A}:IN-M-21"]
+    # Nothing found: the closest recorded codes.
+    missed = search("inspector", q=f"{A}:MAG-2503-0043").json()
+    assert missed["lots"] == [] and LOT in missed["did_you_mean"]
+    # Pages: one hit each, no duplicates, the last says no more.
+    first, second = (search("inspector", q="wb-nb-0320", limit=1, offset=n).json() for n in (0, 1))
+    assert first["more"] is True and first["lots"][0]["lot"] != second["lots"][0]["lot"]
+    # An enterprise: its own lots only, whatever it types; another's lots by name: 403, by search: nothing.
+    own = search("B").json()["lots"]
+    assert own and all(h["lot"].startswith("NMSEP:") for h in own)
+    assert search("B", q="mag").json()["lots"] == []
+    assert search("B", q="mag", enterprise=A).status_code == 403
+    assert search("B", q="wb-nb-0320").json()["lots"] == []
+    # Bad input: 422 naming it.
+    bad = search("inspector", q="x", period="2025-13")
+    assert bad.status_code == 422 and "2025-13" in bad.json()["detail"]
+    assert search("inspector").status_code == 422
 
 
 def test_tokens_are_never_stored_or_logged(server: Server, world: World) -> None:

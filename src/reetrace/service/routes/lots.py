@@ -63,11 +63,46 @@ def search_lots(
     enterprise: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    """Lots whose reference starts with ``prefix`` (an enterprise: its own lots only)."""
+    """Lots whose reference starts with ``prefix``, exactly (case and ``ENT:`` included), newest first (an
+    enterprise: its own lots only). ``GET /v1/search`` is the search box: any case, documents, filters."""
     if principal.role == "enterprise" and enterprise is None:
         enterprise = principal.enterprise
     require(principal, "lot.search", Resource(enterprise=enterprise))
     return {"lots": reetrace.find_lots(store, prefix, enterprise=enterprise, limit=limit)}
+
+
+@router.get("/search", response_class=JSON, response_model=dict[str, Any], responses=responses(401, 403, 422))
+def search(
+    principal: CurrentPrincipal,
+    store: ReadStore,
+    q: Annotated[str | None, Query(max_length=200, description="lot-code prefix (any case, with or without "
+                                   "ENT:), customs entry, document number or part of a product name")] = None,
+    enterprise: Annotated[str | None, Query(max_length=64, description="the lots' holder")] = None,
+    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM of the creating event")] = None,
+    form: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Any:  # fmt: skip
+    """The workbench's search box as JSON: lots matching every criterion given, a page at a time
+    (``more``: a further page exists), and, when a text finds nothing, ``did_you_mean``: the closest
+    recorded lot codes. An enterprise searches its own lots only (another's: 403)."""
+    if principal.role == "enterprise" and enterprise is None:
+        enterprise = principal.enterprise
+    require(principal, "lot.search", Resource(enterprise=enterprise))
+    if not (q or enterprise or period or form):
+        raise HTTPProblem(422, "give q, enterprise, period or form")
+    try:
+        found = reetrace.search_lots(
+            store, text=q, enterprise=enterprise, period=period, form=form, limit=limit, offset=offset
+        )
+    except ValueError as exc:
+        raise HTTPProblem(422, str(exc)) from None
+    body = found.to_dict()
+    if not found.hits and q:
+        body["did_you_mean"] = [
+            s for s in reetrace.similar_lots(store, q) if enterprise is None or s.startswith(enterprise + ":")
+        ]
+    return body
 
 
 @router.get(
