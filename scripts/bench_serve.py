@@ -107,7 +107,9 @@ def start_server(db: str, workers: int, max_upload_mb: int) -> tuple[subprocess.
     env = {**os.environ, "REETRACE_DB": db, "REETRACE_MAX_UPLOAD_MB": str(max_upload_mb),
            "REETRACE_LOCK_TIMEOUT": "120"}  # fmt: skip
     cmd = [sys.executable, "-m", "uvicorn", "reetrace.service.app:app_from_env", "--factory", "--host",
-           "127.0.0.1", "--port", "0", "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
+           "127.0.0.1", "--port", "0", "--workers", str(workers),
+           "--http", "reetrace.service.http:NoDelayHTTPProtocol", "--log-level", "warning"]  # fmt: skip
+    # --http: the protocol `reetrace serve` runs its workers with (TCP_NODELAY, see service/http.py).
     # uvicorn prints its address at "info"; at "warning" it does not: read it from a tiny info log.
     cmd[-1] = "info"
     cmd += ["--no-access-log"]

@@ -42,6 +42,7 @@ def serve_cmd(
 
     from reetrace.service.app import NoAdmin, create_app
     from reetrace.service.config import Settings
+    from reetrace.service.http import HTTP_PROTOCOL
     from reetrace.tlog.keys import KeyFileError
 
     key = os.path.abspath(log_key) if log_key else None  # the workers may not share our directory
@@ -53,5 +54,5 @@ def serve_cmd(
     os.environ.update(settings.to_env())
     uvicorn.run(
         "reetrace.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level="info", server_header=False,
+        log_level="info", server_header=False, http=HTTP_PROTOCOL,
     )  # fmt: skip
