@@ -42,9 +42,10 @@ from reetrace.store.schema import events, log
 VALIDATION = "epcisException:ValidationException"
 SECURITY = "epcisException:SecurityException"
 QUERY_PARAMETER = "epcisException:QueryParameterException"
-#: Events per answer unless ``perPage`` says otherwise, and at most (a larger ``perPage`` gets this many:
-#: the bindings let a server cap it).
-PER_PAGE, MAX_PER_PAGE = 1000, 10_000
+#: Events per answer unless ``perPage`` says otherwise (the REST bindings' default, so that a client written
+#: against them pages as it expects), and at most (a larger ``perPage`` gets this many: the bindings let a
+#: server cap it).
+PER_PAGE, MAX_PER_PAGE = 30, 10_000
 
 
 @dataclass

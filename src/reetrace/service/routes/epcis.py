@@ -309,10 +309,11 @@ def query(
     those naming it as counterparty; an inspector sees everything. Comma-separated or repeated values are
     alternatives. 400 (``epcisException:QueryParameterException``) naming an unknown or unreadable parameter.
 
-    Paged in log order: ``perPage`` events at most (default 1000, at most 10,000); while more match, a
-    ``Link: <…>; rel="next"`` header gives the next page's address (this query with ``nextPageToken``). A
-    walk sees the log as of its first page; each page applies the caller's own visibility, and a token of
-    another query or another enterprise's view is refused (400 naming ``nextPageToken``).
+    Paged in log order: ``perPage`` events at most (default 30, as the bindings say; at most 10,000); while
+    more match, a ``Link: <…>; rel="next"`` header gives the next page's address (this query with
+    ``nextPageToken``). A walk sees the log as of its first page; each page applies the caller's own
+    visibility, and a token of another query or another enterprise's view is refused (400 naming
+    ``nextPageToken``).
     """
     require(principal, "epcis.query", Resource(enterprise=principal.enterprise))
     params = {k: request.query_params.getlist(k) for k in request.query_params}
