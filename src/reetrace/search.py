@@ -229,36 +229,34 @@ def _code_keys(
     live: bool,
     first: int = FIRST_RANGES,
 ) -> list[Any]:
-    """(lot, position, idx) of the first ``top`` lots of ``ranges`` (of those not retracted, when
-    ``live``), a few ranges per statement until the page is full or the ranges run out. ``where`` may
-    name columns of ``lots l`` only. Each range's arm reads ``lots`` alone (no view, no join to
-    ``events``): sixty such arms are planned in a fraction of the time of sixty arms over
-    ``effective_lots`` joined to ``events``, which was most of the cost of a text that matches little."""
+    """(lot, position, idx, rng) of the first ``top`` lots of ``ranges`` (of those not retracted, when
+    ``live``), in order; ``rng``: the range's index in ``ranges``. ``where`` may name columns of
+    ``lots l`` only. Each range is read from the prefix index alone (no view, no join to ``events``);
+    where the backend stops reading ranges once the page is full (PostgreSQL), in one statement,
+    else a few ranges per statement until it is (``first``, then :data:`MAX_RANGES`)."""
     sql = dialect_of(conn)
-    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
-    live_only = ["NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"] if live else []
+    cond = [*where, "NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"] if live else where
     out: list[Any] = []
-    at, chunk = 0, first
+    at, chunk = 0, len(ranges) if sql.ranges_stop_early else first
     while at < len(ranges) and len(out) < top:
-        need = top - len(out)
-        arms, binds = [], dict(params)
-        for k, rng in enumerate(ranges[at : at + chunk]):
-            cond = [*where, *live_only]
-            if rng.prefix:
-                binds |= sql.prefix_params(f"t{k}", rng.prefix)
-                cond.append(sql.prefix_match("l.lot", f"t{k}"))
-            arms.append(
-                f"SELECT * FROM (SELECT l.lot, l.position, l.idx, {k} AS rng FROM lots l "
-                f"WHERE {' AND '.join(cond) or '1 = 1'} ORDER BY {order} LIMIT {need}) a{k}"
-            )
-        q = (
-            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
-            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+        need, binds = top - len(out), dict(params)
+        part = [r.prefix for r in ranges[at : at + chunk]]
+        q = sql.prefix_ranges(
+            "l.lot, l.position, l.idx", "lots l", cond, "l.lot", part, "l.lot, l.position", need, binds
         )
-        out += conn.execute(sa.text(q), binds).all()
+        out += [(r.lot, r.position, r.idx, r.rng + at) for r in conn.execute(sa.text(q), binds)]
         at += chunk
         chunk = MAX_RANGES
-    return out
+    return [_Key(*r) for r in out]
+
+
+@dataclass(frozen=True)
+class _Key:
+    lot: str
+    position: int
+    idx: int
+    #: the index of the range it was read from
+    rng: int
 
 
 def _dated_by_code(
@@ -467,18 +465,20 @@ def similar_lots(store: Store, ref: str, n: int = 5) -> list[str]:
     ref = ref.strip()
     if not ref:
         return []
-    candidates: list[str] = []
     with store.reading() as conn:
         codes = _enterprises(conn)
+        # Every prefix of ref tried, longest first, as the ranges of one read: its first rows are those
+        # of the longest prefix that has any (the rows after them, of shorter ones, are left).
+        cuts, ranges = [], []
         cut = len(ref)
         while cut > 0:
-            rows = _code_keys(
-                conn, _ranges(conn, ref[:cut], None, codes), [], {}, CANDIDATES, live=False, first=MAX_RANGES
-            )
-            candidates = list(dict.fromkeys(r.lot for r in rows))
-            if candidates:
-                break
+            for rng in _ranges(conn, ref[:cut], None, codes):
+                cuts.append(cut)
+                ranges.append(rng)
             cut = cut * 2 // 3 if cut > 3 else cut - 1
+        rows = _code_keys(conn, ranges, [], {}, CANDIDATES, live=False, first=MAX_RANGES) if ranges else []
+    longest = cuts[rows[0].rng] if rows else 0
+    candidates = list(dict.fromkeys(r.lot for r in rows if cuts[r.rng] == longest))
     if not candidates:
         return []
     whole = ":" in ref
