@@ -104,6 +104,7 @@ def search_lots(
     query = {"text": text, "enterprise": enterprise, "period": str(per) if per else None, "form": form}
     top = offset + limit + 1  # one more than the page's end: whether a further page exists
     with store.reading() as conn:
+        dialect_of(conn).tune_for_lookup(conn)
         where: list[str] = []
         params: dict[str, Any] = {}
         if enterprise:
@@ -265,33 +266,33 @@ def _dated_by_code(
     """:func:`_by_code` with a period. A range is not read in code order then: the months of a lot code
     cluster (``MAG-2512-…`` after every ``MAG-2501-…``), so a walk in code order may pass every lot of an
     enterprise before the first of December. Each range takes the creating events of its holders in the
-    period from their (enterprise, time) index, behind the planner fence, and sorts those; ranges are
-    read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the enterprise of the
-    event that created it: outputs are own lots, for every record, old or new.)"""
+    period from their (enterprise, time) index, and sorts those (see ``Dialect.prefix_ranges``); with a
+    form, a range none of whose lots has it is passed over after one probe of the (form, code) index.
+    Where the backend stops reading ranges once the page is full (PostgreSQL), that is one statement;
+    else ranges are read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the
+    enterprise of the event that created it: outputs are own lots, for every record, old or new.)"""
     sql = dialect_of(conn)
-    out: list[Any] = []
-    at, chunk = 0, 2
-    while at < len(ranges) and len(out) < top:
-        need = top - len(out)
-        arms, binds = [], dict(params)
-        for k, rng in enumerate(ranges[at : at + chunk]):
-            cond = list(where)
-            if rng.prefix:
-                binds |= sql.prefix_params(f"t{k}", rng.prefix)
-                cond.append(sql.prefix_match("l.lot", f"t{k}"))
-            inner = (
-                f"SELECT {_COLS}, {k} AS rng FROM effective_lots l JOIN events e ON e.position = l.position "
-                f"WHERE {' AND '.join(cond)}"
-            )
-            if rng.holders is not None:
-                binds[f"h{k}"] = sql.array(rng.holders)
-                inner += f" AND {sql.member('e.enterprise', f'h{k}')}{sql.fence}"
-            order = f"{sql.prefix_order(f'f{k}.lot')}, f{k}.lot, f{k}.position"
-            arms.append(f"SELECT * FROM (SELECT * FROM ({inner}) f{k} ORDER BY {order} LIMIT {need}) a{k}")
-        q = (
-            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
-            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+    probe = ["x.form = :form"] if "form" in params else []
+    source = "effective_lots l JOIN events e ON e.position = l.position"
+    held = all(r.holders is not None for r in ranges)
+    if held:
+        # The holders' events of the period first, behind the fence, then their lots by position:
+        # given the form, the planner would rather read the range's lots of the form over the whole
+        # year from the (form, code) index and join them to the events by a scan (quadratic).
+        events = (
+            f"SELECT * FROM events e WHERE {sql.member('e.enterprise', 'holders')} "
+            f"AND e.occurred_at >= :p_from AND e.occurred_at < :p_to{sql.fence}"
         )
+        source = f"({events}) e {sql.lookup_join('effective_lots', 'l', 'l.position = e.position')}"
+    out: list[Any] = []
+    at, chunk = 0, len(ranges) if sql.ranges_stop_early else 2
+    while at < len(ranges) and len(out) < top:
+        need, binds = top - len(out), dict(params)
+        part = ranges[at : at + chunk]
+        q = sql.prefix_ranges(
+            _COLS, source, where, "l.lot", [r.prefix for r in part], "l.lot, l.position", need, binds,
+            holders=[r.holders or () for r in part] if held else [], probe=probe,
+        )  # fmt: skip
         out += _run(conn, q, binds)
         at += chunk
         chunk = min(chunk * 2, MAX_RANGES)
