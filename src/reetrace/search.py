@@ -104,6 +104,7 @@ def search_lots(
     query = {"text": text, "enterprise": enterprise, "period": str(per) if per else None, "form": form}
     top = offset + limit + 1  # one more than the page's end: whether a further page exists
     with store.reading() as conn:
+        dialect_of(conn).tune_for_lookup(conn)
         where: list[str] = []
         params: dict[str, Any] = {}
         if enterprise:
@@ -229,36 +230,34 @@ def _code_keys(
     live: bool,
     first: int = FIRST_RANGES,
 ) -> list[Any]:
-    """(lot, position, idx) of the first ``top`` lots of ``ranges`` (of those not retracted, when
-    ``live``), a few ranges per statement until the page is full or the ranges run out. ``where`` may
-    name columns of ``lots l`` only. Each range's arm reads ``lots`` alone (no view, no join to
-    ``events``): sixty such arms are planned in a fraction of the time of sixty arms over
-    ``effective_lots`` joined to ``events``, which was most of the cost of a text that matches little."""
+    """(lot, position, idx, rng) of the first ``top`` lots of ``ranges`` (of those not retracted, when
+    ``live``), in order; ``rng``: the range's index in ``ranges``. ``where`` may name columns of
+    ``lots l`` only. Each range is read from the prefix index alone (no view, no join to ``events``);
+    where the backend stops reading ranges once the page is full (PostgreSQL), in one statement,
+    else a few ranges per statement until it is (``first``, then :data:`MAX_RANGES`)."""
     sql = dialect_of(conn)
-    order = f"{sql.prefix_order('l.lot')}, l.lot, l.position"
-    live_only = ["NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"] if live else []
+    cond = [*where, "NOT EXISTS (SELECT 1 FROM retractions r WHERE r.target = l.position)"] if live else where
     out: list[Any] = []
-    at, chunk = 0, first
+    at, chunk = 0, len(ranges) if sql.ranges_stop_early else first
     while at < len(ranges) and len(out) < top:
-        need = top - len(out)
-        arms, binds = [], dict(params)
-        for k, rng in enumerate(ranges[at : at + chunk]):
-            cond = [*where, *live_only]
-            if rng.prefix:
-                binds |= sql.prefix_params(f"t{k}", rng.prefix)
-                cond.append(sql.prefix_match("l.lot", f"t{k}"))
-            arms.append(
-                f"SELECT * FROM (SELECT l.lot, l.position, l.idx, {k} AS rng FROM lots l "
-                f"WHERE {' AND '.join(cond) or '1 = 1'} ORDER BY {order} LIMIT {need}) a{k}"
-            )
-        q = (
-            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
-            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+        need, binds = top - len(out), dict(params)
+        part = [r.prefix for r in ranges[at : at + chunk]]
+        q = sql.prefix_ranges(
+            "l.lot, l.position, l.idx", "lots l", cond, "l.lot", part, "l.lot, l.position", need, binds
         )
-        out += conn.execute(sa.text(q), binds).all()
+        out += [(r.lot, r.position, r.idx, r.rng + at) for r in conn.execute(sa.text(q), binds)]
         at += chunk
         chunk = MAX_RANGES
-    return out
+    return [_Key(*r) for r in out]
+
+
+@dataclass(frozen=True)
+class _Key:
+    lot: str
+    position: int
+    idx: int
+    #: the index of the range it was read from
+    rng: int
 
 
 def _dated_by_code(
@@ -267,33 +266,33 @@ def _dated_by_code(
     """:func:`_by_code` with a period. A range is not read in code order then: the months of a lot code
     cluster (``MAG-2512-…`` after every ``MAG-2501-…``), so a walk in code order may pass every lot of an
     enterprise before the first of December. Each range takes the creating events of its holders in the
-    period from their (enterprise, time) index, behind the planner fence, and sorts those; ranges are
-    read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the enterprise of the
-    event that created it: outputs are own lots, for every record, old or new.)"""
+    period from their (enterprise, time) index, and sorts those (see ``Dialect.prefix_ranges``); with a
+    form, a range none of whose lots has it is passed over after one probe of the (form, code) index.
+    Where the backend stops reading ranges once the page is full (PostgreSQL), that is one statement;
+    else ranges are read 2, 4, 8… at a time, as each reads all its matches. (A lot's ``ENT:`` is the
+    enterprise of the event that created it: outputs are own lots, for every record, old or new.)"""
     sql = dialect_of(conn)
-    out: list[Any] = []
-    at, chunk = 0, 2
-    while at < len(ranges) and len(out) < top:
-        need = top - len(out)
-        arms, binds = [], dict(params)
-        for k, rng in enumerate(ranges[at : at + chunk]):
-            cond = list(where)
-            if rng.prefix:
-                binds |= sql.prefix_params(f"t{k}", rng.prefix)
-                cond.append(sql.prefix_match("l.lot", f"t{k}"))
-            inner = (
-                f"SELECT {_COLS}, {k} AS rng FROM effective_lots l JOIN events e ON e.position = l.position "
-                f"WHERE {' AND '.join(cond)}"
-            )
-            if rng.holders is not None:
-                binds[f"h{k}"] = sql.array(rng.holders)
-                inner += f" AND {sql.member('e.enterprise', f'h{k}')}{sql.fence}"
-            order = f"{sql.prefix_order(f'f{k}.lot')}, f{k}.lot, f{k}.position"
-            arms.append(f"SELECT * FROM (SELECT * FROM ({inner}) f{k} ORDER BY {order} LIMIT {need}) a{k}")
-        q = (
-            f"SELECT * FROM ({' UNION ALL '.join(arms)}) l "
-            f"ORDER BY l.rng, {sql.prefix_order('l.lot')}, l.lot, l.position LIMIT {need}"
+    probe = ["x.form = :form"] if "form" in params else []
+    source = "effective_lots l JOIN events e ON e.position = l.position"
+    held = all(r.holders is not None for r in ranges)
+    if held:
+        # The holders' events of the period first, behind the fence, then their lots by position:
+        # given the form, the planner would rather read the range's lots of the form over the whole
+        # year from the (form, code) index and join them to the events by a scan (quadratic).
+        events = (
+            f"SELECT * FROM events e WHERE {sql.member('e.enterprise', 'holders')} "
+            f"AND e.occurred_at >= :p_from AND e.occurred_at < :p_to{sql.fence}"
         )
+        source = f"({events}) e {sql.lookup_join('effective_lots', 'l', 'l.position = e.position')}"
+    out: list[Any] = []
+    at, chunk = 0, len(ranges) if sql.ranges_stop_early else 2
+    while at < len(ranges) and len(out) < top:
+        need, binds = top - len(out), dict(params)
+        part = ranges[at : at + chunk]
+        q = sql.prefix_ranges(
+            _COLS, source, where, "l.lot", [r.prefix for r in part], "l.lot, l.position", need, binds,
+            holders=[r.holders or () for r in part] if held else [], probe=probe,
+        )  # fmt: skip
         out += _run(conn, q, binds)
         at += chunk
         chunk = min(chunk * 2, MAX_RANGES)
@@ -467,18 +466,20 @@ def similar_lots(store: Store, ref: str, n: int = 5) -> list[str]:
     ref = ref.strip()
     if not ref:
         return []
-    candidates: list[str] = []
     with store.reading() as conn:
         codes = _enterprises(conn)
+        # Every prefix of ref tried, longest first, as the ranges of one read: its first rows are those
+        # of the longest prefix that has any (the rows after them, of shorter ones, are left).
+        cuts, ranges = [], []
         cut = len(ref)
         while cut > 0:
-            rows = _code_keys(
-                conn, _ranges(conn, ref[:cut], None, codes), [], {}, CANDIDATES, live=False, first=MAX_RANGES
-            )
-            candidates = list(dict.fromkeys(r.lot for r in rows))
-            if candidates:
-                break
+            for rng in _ranges(conn, ref[:cut], None, codes):
+                cuts.append(cut)
+                ranges.append(rng)
             cut = cut * 2 // 3 if cut > 3 else cut - 1
+        rows = _code_keys(conn, ranges, [], {}, CANDIDATES, live=False, first=MAX_RANGES) if ranges else []
+    longest = cuts[rows[0].rng] if rows else 0
+    candidates = list(dict.fromkeys(r.lot for r in rows if cuts[r.rng] == longest))
     if not candidates:
         return []
     whole = ":" in ref
