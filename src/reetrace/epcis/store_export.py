@@ -12,9 +12,9 @@ resolver looks it up in the store on the same connection (one snapshot), never i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ from reetrace.models import RECORDED, Event
 from reetrace.periods import Period
 from reetrace.store.base import Store
 from reetrace.store.schema import events, log
+
+T = TypeVar("T")
 
 _RECORD = b'"record":'
 _AFTER = b',"submission":'
@@ -95,8 +97,9 @@ def _by_positions(conn: Connection, positions: list[int]) -> Iterator[bytes]:
             yield bytes(body)
 
 
-def _resolver_query() -> sa.Select[tuple[Any, ...]]:
-    return (
+def _resolver(conn: Connection, read: Callable[[bytes], T]) -> Callable[[str, str], T | None]:
+    """``(enterprise, event_id) -> read(frame) | None``: the event a retract withdraws, from the store."""
+    q = (
         sa.select(log.c.body)
         .join(events, events.c.position == log.c.position)
         .where(
@@ -108,27 +111,21 @@ def _resolver_query() -> sa.Select[tuple[Any, ...]]:
         .limit(1)
     )
 
+    def resolve(enterprise: str, event_id: str) -> T | None:
+        body = conn.execute(q, {"e": enterprise, "i": event_id}).scalar()
+        return None if body is None else read(bytes(body))
+
+    return resolve
+
 
 def store_resolver(conn: Connection) -> Any:
     """``(enterprise, event_id) -> Event | None`` over the store: the event a retract withdraws."""
-    q = _resolver_query()
-
-    def resolve(enterprise: str, event_id: str) -> Event | None:
-        body = conn.execute(q, {"e": enterprise, "i": event_id}).scalar()
-        return None if body is None else event_of_frame(bytes(body))
-
-    return resolve
+    return _resolver(conn, event_of_frame)
 
 
 def record_resolver(conn: Connection) -> RecordResolver:
     """``(enterprise, event_id) -> Record | None`` over the store: the record a retract withdraws."""
-    q = _resolver_query()
-
-    def resolve(enterprise: str, event_id: str) -> Record | None:
-        body = conn.execute(q, {"e": enterprise, "i": event_id}).scalar()
-        return None if body is None else record_of_frame(bytes(body))
-
-    return resolve
+    return _resolver(conn, record_of_frame)
 
 
 def select_events(
