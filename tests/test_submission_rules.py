@@ -222,6 +222,28 @@ def test_repeats_and_unchanged_events_in_the_very_next_batch(store: Store, tmp_p
     verify(store)  # raises if the chain or the derived rows are off
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_a_repeat_is_found_at_any_distance_in_batches(store: Store, tmp_path: Path, batch: int) -> None:
+    # The writer looks a batch's ids up once the batch before last is in, and holds the last batch's
+    # ids itself (pipelined writes): a repeat 1, 2, 3 ... batches on is found, whichever way.
+    load_registry(store)
+    from reetrace.intake.submit import submit
+
+    evs = [
+        ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
+        for i in range(9)
+    ]
+    for gap in range(1, 9):  # the repeat of line 1 sits at line 1 + gap
+        again = ev("m0", "extract", "MINE", "BO", "2025-03-03", outputs=[out("OX", "ore", 5, reo_pct=3)])
+        path = write_jsonl(tmp_path / f"gap{gap}.jsonl", [*evs[:gap], again, *evs[gap:]])
+        with pytest.raises(InputError) as err:
+            submit(store, str(path), enterprise="MINE", period="2025-03", batch=batch)
+        assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
+            (1 + gap, "event_id", "m0 repeats line 1")
+        ], gap
+    assert _no_events(store)
+
+
 def _no_events(store: Store) -> bool:
     with store.reading() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 0
