@@ -8,6 +8,7 @@ of every fact table.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -116,6 +117,39 @@ class StoreContract:
             app.add(log, (1, "note", b"{}", b"0"))  # position 1 again: a primary key violation
         assert store.head() == head and _positions(store) == [1]
 
+    def test_background_flushes_write_every_row_in_order(self, store: Store) -> None:
+        # flush(wait=False) sends in a thread where the backend allows it (the caller builds the next
+        # batch meanwhile), with the GIL switched faster while a send is in flight; afterwards the
+        # process's switch interval is what it was.
+        before = sys.getswitchinterval()
+        with store.appending() as app:
+            for i in range(40):
+                app.append("note", _record(i=i))
+                if i % 7 == 6:
+                    app.flush(wait=False)
+                    if store.background_writes:
+                        assert sys.getswitchinterval() < before  # a send is in flight until the join
+        assert sys.getswitchinterval() == before
+        assert _positions(store) == list(range(1, 41))
+        with store.reading() as conn:
+            bodies = [
+                bytes(b) for b in conn.execute(sa.select(log.c.body).order_by(log.c.position)).scalars()
+            ]
+        assert [orjson.loads(b)["record"]["i"] for b in bodies] == list(range(40))
+
+    def test_a_failed_background_flush_appends_nothing(self, store: Store) -> None:
+        with store.appending() as app:
+            app.append("note", _record(i=0))
+        head, before = store.head(), sys.getswitchinterval()
+        with pytest.raises(StoreError), store.appending() as app:
+            app.append("note", _record(i=1))
+            app.add(log, (1, "note", b"{}", b"0"))  # position 1 again: a primary key violation
+            app.flush(wait=False)
+            for i in range(2, 20):  # the caller goes on until the error reaches it
+                app.append("note", _record(i=i))
+        assert store.head() == head and _positions(store) == [1]
+        assert sys.getswitchinterval() == before
+
     @pytest.mark.slow
     def test_concurrent_writers_never_interleave_and_readers_never_see_a_gap(self, store: Store) -> None:
         writers, per_block, blocks = 4, 8, 3
@@ -202,3 +236,18 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def url(self, pg_url: str) -> str:
         return pg_url
+
+
+def test_the_quick_switch_is_counted_across_writers() -> None:
+    # Two writers in one process (a service's threads): the interval comes back only when the last
+    # send ends, whichever order they end in, and then to what it was before the first.
+    from reetrace.store.base import _QuickSwitch
+
+    before = sys.getswitchinterval()
+    _QuickSwitch.enter()
+    _QuickSwitch.enter()
+    assert sys.getswitchinterval() == pytest.approx(min(before, _QuickSwitch.INTERVAL))
+    _QuickSwitch.leave()
+    assert sys.getswitchinterval() == pytest.approx(min(before, _QuickSwitch.INTERVAL))
+    _QuickSwitch.leave()
+    assert sys.getswitchinterval() == before

@@ -13,6 +13,7 @@ Bulk writes use binary COPY, one COPY per table per batch.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -290,6 +291,34 @@ class PostgresStore(Store):
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
+        except psycopg.Error as exc:
+            raise StoreError(f"COPY into {table.name} failed: {exc}") from exc
+
+    def encode_rows(self, conn: Connection, table: sa.Table, rows: Sequence[Row]) -> bytes:
+        # psycopg's own binary formatter (C), writing to memory instead of the socket: the cursor only
+        # lends its adapters, so this may run while another thread sends on the connection.
+        from psycopg.copy import Copy, FileWriter
+
+        _, types = self._copy_for(table)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        out = io.BytesIO()
+        try:
+            with Copy(raw.cursor(), binary=True, writer=FileWriter(out)) as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+        except (psycopg.Error, TypeError, ValueError) as exc:
+            raise StoreError(f"rows for {table.name} cannot be encoded: {exc}") from exc
+        return out.getvalue()
+
+    def send_rows(self, conn: Connection, table: sa.Table, data: bytes) -> None:
+        sql, _ = self._copy_for(table)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                copy.write(data)  # the whole binary COPY stream: signature, rows, trailer
         except psycopg.Error as exc:
             raise StoreError(f"COPY into {table.name} failed: {exc}") from exc
 
