@@ -37,7 +37,7 @@ from reetrace.errors import Problem
 from reetrace.intake.files import Format, Parsed, read_events
 from reetrace.messages import M_
 from reetrace.models import Event
-from reetrace.store.chain import canonical, digest
+from reetrace.store.chain import digest
 
 
 class Counting:
@@ -130,7 +130,7 @@ def prepare(records: Iterable[Parsed], rules: RecordRules, file: str) -> Iterato
         if problems:
             yield (rec.line, problems, ())
             continue
-        record = canonical(ev.canonical())
+        record = ev.canonical_bytes()
         yield (rec.line, ev.event_id, record, digest(record))
 
 
