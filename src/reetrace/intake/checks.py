@@ -117,15 +117,14 @@ _RETRACTS = sa.text(
 # A cycle needs an edge u -> v whose source u is created *after* the edge's event (a forward reference:
 # an edge can only enter a lot at its creation, so without such an edge every path runs forward in
 # time). Only such "back edges" that this submission adds, or whose source it creates, can close a new
-# cycle; walk downstream from each and see whether the walk comes back to its source. The two halves of
-# ``back`` are separate so that each starts from this submission's rows by index (an OR across the two
-# tables would make the planner read every edge of the store on every submission).
+# cycle; walk downstream from each and see whether the walk comes back to its source. Both kinds have
+# their source created by this submission (an edge of this submission whose source is created later
+# is followed by that creation, which is in this submission too), so ``back`` starts from this
+# submission's lots, by index, and looks up the edges drawn from each. (A second arm from this
+# submission's edges found only rows of the first: 0.3 s of index probes for a 100,000-event file.)
 _CYCLES = sa.text(
     """
     WITH RECURSIVE back(position, src, dst) AS (
-        SELECT d.position, d.src, d.dst FROM effective_edges d JOIN effective_lots c ON c.lot = d.src
-        WHERE d.position > :start AND c.position > d.position
-        UNION
         SELECT d.position, d.src, d.dst FROM effective_lots c JOIN effective_edges d ON d.src = c.lot
         WHERE c.position > :start AND d.position < c.position
     ),
