@@ -222,12 +222,21 @@ def test_repeats_and_unchanged_events_in_the_very_next_batch(store: Store, tmp_p
     verify(store)  # raises if the chain or the derived rows are off
 
 
+@pytest.mark.parametrize("held", [None, 2])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-def test_a_repeat_is_found_at_any_distance_in_batches(store: Store, tmp_path: Path, batch: int) -> None:
+def test_a_repeat_is_found_at_any_distance_in_batches(
+    store: Store, tmp_path: Path, batch: int, held: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The writer looks a batch's ids up once the batch before last is in, and holds the last batch's
-    # ids itself (pipelined writes): a repeat 1, 2, 3 ... batches on is found, whichever way.
-    load_registry(store)
+    # ids itself (pipelined writes); on PostgreSQL it holds every id it wrote up to MAX_HELD_IDS and
+    # looks up only what was recorded before, on a second connection. A repeat 1, 2, 3 ... batches on
+    # is found whichever way, before and after the bound (``held``) is passed.
+    from reetrace.intake import writer
     from reetrace.intake.submit import submit
+
+    if held is not None:
+        monkeypatch.setattr(writer, "MAX_HELD_IDS", held)
+    load_registry(store)
 
     evs = [
         ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])

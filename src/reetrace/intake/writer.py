@@ -11,6 +11,13 @@ that is neither in the database nor built yet when batch *k* is checked, *k - 1*
 (:attr:`SubmissionWriter._recent`), so a repeat across the two is found as surely as one the look-up
 returns. Looking up after each batch was in (one batch at a time) left the database idle while every
 batch was built: a third of the time of a large submission.
+
+Where writes go in the background (PostgreSQL), the look-up leaves the write connection altogether
+while the submission's ids fit in memory (:data:`MAX_HELD_IDS`): the ids it wrote are held in hand,
+and each batch's ids are looked up in what was recorded *before* the submission on a second, read-only
+connection, while the write connection goes on sending. Everything before the submission is committed
+(the writer holds the write lock), so that connection sees all of it. Past the bound, the look-up goes
+back to the write connection as above.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from reetrace.errors import Problem
 from reetrace.intake.parser import Prepared, Rejected
@@ -30,6 +38,9 @@ from reetrace.store.schema import documents, edges, events, inputs, lots
 
 #: Problems kept for the report; the rest are counted.
 MAX_PROBLEMS = 1000
+#: Event ids of one submission held in memory for finding repeats (about 100 bytes each); a larger
+#: submission looks them up in the database instead (see the module's note).
+MAX_HELD_IDS = 250_000
 
 
 class SubmissionWriter:
@@ -54,6 +65,11 @@ class SubmissionWriter:
         #: Event ids of the batch built last (event id -> line): buffered, not yet in the database, so
         #: not seen by the next batch's look-up.
         self._recent: dict[str, int] = {}
+        #: Every event id this submission wrote (event id -> line) while there are at most
+        #: MAX_HELD_IDS, with a read-only connection to look up what was recorded before it; None:
+        #: look up on the write connection.
+        self._held: dict[str, int] | None = None
+        self._before: Connection | None = None
 
     def problem(self, line: int, fld: str, reason: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -62,29 +78,44 @@ class SubmissionWriter:
             self.more += 1
 
     def run(self, items: Iterable[Prepared | Rejected], batch: int) -> None:
+        if self.app.store.background_writes:
+            self._held = {}
         pending: list[Prepared] = []
-        for item in items:
-            if len(item) == 3:
-                _line, problems, outputs_seen = item
-                for p in problems:
-                    self.problem(p.line, p.field, p.reason)
-                if len(self.invalid_outputs) < 100_000:
-                    self.invalid_outputs.update(outputs_seen)
-                continue
-            pending.append(item)
-            if len(pending) >= batch:
+        try:
+            for item in items:
+                if len(item) == 3:
+                    _line, problems, outputs_seen = item
+                    for p in problems:
+                        self.problem(p.line, p.field, p.reason)
+                    if len(self.invalid_outputs) < 100_000:
+                        self.invalid_outputs.update(outputs_seen)
+                    continue
+                pending.append(item)
+                if len(pending) >= batch:
+                    self._write(pending)
+                    pending = []
+            if pending:
                 self._write(pending)
-                pending = []
-        if pending:
-            self._write(pending)
+        finally:
+            if self._before is not None:
+                self._before.close()
+                self._before = None
 
     def _write(self, pending: Sequence[Prepared]) -> None:
         app = self.app
-        # Waits for the batch before last, then looks up this batch's ids in everything written so far.
-        existing = self._existing({item[1] for item in pending})
-        # The last batch goes in while this one is built (the caller's final flush writes the last one).
-        app.flush(wait=False)
-        recent = self._recent
+        ids = {item[1] for item in pending}
+        if self._held is not None:
+            # What was recorded before the submission, read on the side while the last batch but one
+            # may still be going in; repeats within the submission are in hand.
+            existing = self._recorded_before(ids)
+            app.flush(wait=False)
+            recent = self._held
+        else:
+            # Waits for the batch before last, then looks this batch's ids up in all written so far.
+            existing = self._existing(ids)
+            # The last batch goes in while this one is built (the caller's final flush writes it).
+            app.flush(wait=False)
+            recent = self._recent
         seen: dict[str, int] = {}
         written: dict[str, int] = {}
         for line, eid, record, dig in pending:
@@ -129,9 +160,24 @@ class SubmissionWriter:
             self.new += 1
             self.lines += len(lot_rows) + len(in_rows)
         self._recent = written
+        if self._held is not None:
+            self._held.update(written)
+            if len(self._held) > MAX_HELD_IDS:
+                # From the next batch on, repeats are looked up on the write connection (which by
+                # then holds all but the last batch: that one is ``_recent``).
+                self._held = None
 
     def _existing(self, ids: set[str]) -> dict[str, tuple[int, int, str]]:
         self.app.join()  # the batch before last must be in before we look for its ids
+        return self._look_up(self.app.conn, ids)
+
+    def _recorded_before(self, ids: set[str]) -> dict[str, tuple[int, int, str]]:
+        if self._before is None:
+            # Autocommit: each look-up sees all that is committed, and no snapshot is held open.
+            self._before = self.app.store.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._look_up(self._before, ids)
+
+    def _look_up(self, conn: Connection, ids: set[str]) -> dict[str, tuple[int, int, str]]:
         if not ids:
             return {}
         sql = self.app.store.sql
@@ -144,7 +190,7 @@ class SubmissionWriter:
             f"FROM (SELECT value FROM {sql.values('ids')}) k "
             "JOIN events e ON e.enterprise = :ent AND e.event_id = k.value"
         )
-        rows = self.app.conn.execute(q, {"ent": self.enterprise, "ids": sql.array(ids)})
+        rows = conn.execute(q, {"ent": self.enterprise, "ids": sql.array(ids)})
         return {r.event_id: (int(r.position), int(r.line), r.digest) for r in rows}
 
 
