@@ -46,10 +46,14 @@ MAX_LOT_REF = 130
 MAX_DOCUMENTS = 32
 
 
-def _max_len(n: int) -> Any:
-    """Re-check a length after NFC normalisation (which may change it)."""
+def _within(n: int, rule: Any = None) -> Any:
+    """``rule`` (an identifier rule), then the length re-checked after NFC normalisation (which may
+    change it), as one validator: this runs for every code of every record, and each Python validator
+    is a call out of pydantic-core."""
 
     def check(v: str) -> str:
+        if rule is not None:
+            v = rule(v)
         if len(v) > n:
             # pydantic's own words for the same error (see reetrace.intake.pydantic_errors)
             raise ValueError(
@@ -60,18 +64,16 @@ def _max_len(n: int) -> Any:
     return AfterValidator(check)
 
 
-Ident = AfterValidator(identifier)
 Code = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Ident, _max_len(64)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), _within(64, identifier)
 ]
 EnterpriseCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$"),
-    Ident,
-    _max_len(64),
+    _within(64, identifier),
 ]
 EventId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), Ident, _max_len(128)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), _within(128, identifier)
 ]
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(free_text)
@@ -123,6 +125,8 @@ def sane_time(v: datetime) -> datetime:
 def lot_ref(v: str) -> str:
     """Identifier rules for each part of ``ENT:LOT`` alone (a bare ``LOT`` is later prefixed, and must
     stay valid once it is)."""
+    if v.isascii() and v.isprintable():
+        return v  # what the parts give back, rejoined (the path of almost every lot line)
     ent, sep, code = v.partition(":")
     if not sep:
         return identifier(v)
@@ -152,8 +156,8 @@ LotRef = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=MAX_LOT_REF, pattern=r"^(?:[^:]+|[^:\s]+:.+)$"
     ),
-    AfterValidator(lot_ref),
-    _max_len(MAX_LOT_REF),  # NFC may lengthen a code (composition exclusions): the column must hold it
+    # NFC may lengthen a code (composition exclusions): the column must hold it
+    _within(MAX_LOT_REF, lot_ref),
 ]
 Element = Literal[
     "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Y", "Sc"
