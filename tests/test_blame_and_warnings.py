@@ -108,3 +108,25 @@ def test_a_toll_input_nobody_reported_is_warned_about(store: Store, tmp_path: Pa
     [w] = r.warnings
     assert (w.line, w.field) == (1, "inputs[0].lot")
     assert "MAG:SCRAP1 is not (yet) reported by MAG" in w.reason
+
+
+def test_the_overdraw_warning_keeps_the_audit_tolerance_and_names_a_lot_once(
+    store: Store, tmp_path: Path
+) -> None:
+    # 0.5% over a lot's mass is within the audit's tolerance; more is warned, once per lot, at the
+    # first line that draws it (the comparison is made in the database: the same arithmetic as the
+    # audit's default).
+    setup(store)
+    r = submit_events(store, tmp_path, "MINE", "2025-03", [
+        ev("m1", "extract", "MINE", "BO", "2025-03-02", outputs=[out("ORE1", "concentrate", 1000, **CONC)]),
+        ev("m2", "extract", "MINE", "BO", "2025-03-02", outputs=[out("ORE2", "concentrate", 1000, **CONC)]),
+        ev("m3", "ship", "MINE", "BO", "2025-03-03", counterparty="SEP", inputs=[inp("ORE1", 1004.9)]),
+        ev("m4", "ship", "MINE", "BO", "2025-03-03", counterparty="SEP", inputs=[inp("ORE2", 600)]),
+        ev("m5", "ship", "MINE", "BO", "2025-03-04", counterparty="SEP", inputs=[inp("ORE2", 405.1)]),
+    ], received_at=MARCH_RECEIVED)  # fmt: skip
+    drawn = [(w.line, w.field, w.reason) for w in r.warnings if "drawn" in w.reason]
+    assert drawn == [
+        (4, "inputs[0].mass_kg", "MINE:ORE2 is drawn 1,005.1 kg in all, more than its 1,000.0 kg (recorded; "
+                                 "the audit reports overdrawn_lot)"),
+    ]  # fmt: skip
+    assert [f.lots[0] for f in audit(store, "overdrawn_lot")] == ["MINE:ORE2"]

@@ -105,8 +105,8 @@ def cross_record_warnings(w: SubmissionWriter) -> list[tuple[int, str, str]]:
     p = {"start": w.start}
     out: list[tuple[int, str, str]] = []
     warned: set[str] = set()
-    for line, idx, lot, mass, drawn in conn.execute(_OVERDRAWN, p):
-        if lot in warned or drawn is None or drawn <= mass * (1 + OVERDRAW):
+    for line, idx, lot, mass, drawn in conn.execute(_OVERDRAWN, {**p, "factor": 1 + OVERDRAW}):
+        if lot in warned:
             continue
         warned.add(lot)
         out.append((
@@ -125,17 +125,26 @@ def cross_record_warnings(w: SubmissionWriter) -> list[tuple[int, str, str]]:
     return out
 
 
+# Only the lines that draw an overdrawn lot: the comparison is made in the database, so that a large
+# submission's every input line does not travel to the client to be dropped there (0.75 s -> 0.5 s for
+# 66,666 lines). ``factor`` is 1 + OVERDRAW, the same double as the Python comparison it replaced.
+# (PostgreSQL pulls the subquery up, so ``drawn`` is computed again for the result, but only for the
+# lines that pass; fenced with OFFSET 0 the whole query took longer: 0.6 s.)
 _OVERDRAWN = sa.text(
     """
-    SELECT e.line, i.idx, i.lot, l.mass_kg,
-           (SELECT sum(i2.mass_kg) FROM effective_inputs i2 JOIN events e2 ON e2.position = i2.position
-             WHERE i2.lot = i.lot AND e2.type <> 'receive') AS drawn
-    FROM inputs i JOIN events e ON e.position = i.position
-    JOIN effective_lots l ON l.lot = i.lot
-    WHERE i.position > :start AND e.type <> 'receive'
-    ORDER BY e.line, i.idx
+    SELECT line, idx, lot, mass_kg, drawn FROM (
+        SELECT e.line, i.idx, i.lot, l.mass_kg,
+               (SELECT sum(i2.mass_kg) FROM effective_inputs i2 JOIN events e2 ON e2.position = i2.position
+                 WHERE i2.lot = i.lot AND e2.type <> 'receive') AS drawn
+        FROM inputs i JOIN events e ON e.position = i.position
+        JOIN effective_lots l ON l.lot = i.lot
+        WHERE i.position > :start AND e.type <> 'receive'
+    ) x
+    WHERE drawn > mass_kg * :factor
+    ORDER BY line, idx
     """
 )
+
 
 _UNKNOWN_COUNTERPARTY = sa.text(
     """
