@@ -105,9 +105,11 @@ class SubmissionWriter:
         app = self.app
         ids = {item[1] for item in pending}
         if self._held is not None:
-            # What was recorded before the submission, read on the side while the last batch but one
-            # may still be going in; repeats within the submission are in hand.
-            existing = self._recorded_before(ids)
+            # What was recorded before the submission, read on the side while the batch before last is
+            # still going in (the first batch, with nothing going in, on the write connection: a
+            # submission of one batch needs no second connection); repeats within it are in hand.
+            conn = self._side() if app.sending else app.conn
+            existing = self._look_up(conn, ids)
             app.flush(wait=False)
             recent = self._held
         else:
@@ -171,11 +173,11 @@ class SubmissionWriter:
         self.app.join()  # the batch before last must be in before we look for its ids
         return self._look_up(self.app.conn, ids)
 
-    def _recorded_before(self, ids: set[str]) -> dict[str, tuple[int, int, str]]:
+    def _side(self) -> Connection:
         if self._before is None:
             # Autocommit: each look-up sees all that is committed, and no snapshot is held open.
             self._before = self.app.store.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._look_up(self._before, ids)
+        return self._before
 
     def _look_up(self, conn: Connection, ids: set[str]) -> dict[str, tuple[int, int, str]]:
         if not ids:

@@ -147,6 +147,11 @@ class Appender:
         self._buffers = {}
         return batches
 
+    @property
+    def sending(self) -> bool:
+        """Whether a background flush may still be using the connection (until :meth:`join`)."""
+        return self._thread is not None
+
     def join(self) -> None:
         """Wait for a background flush; re-raise its error here, in the caller's thread."""
         if self._thread is not None:
