@@ -129,6 +129,57 @@ def test_refusals(signed_store: Store, tmp_path: Path, keys: dict[str, Signer]) 
     assert list_events(signed_store, "MINE") == []
 
 
+@pytest.fixture
+def while_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Actions to run after phase 1 has read the file and before phase 2 takes the lock: what another
+    party may do meanwhile (phase 1 holds no lock)."""
+    import reetrace.intake.submit as submitting
+
+    actions: list[Any] = []
+    spool_of = submitting.Spool.of
+
+    def of(items: Any) -> Any:
+        spool = spool_of(items)
+        for act in actions:
+            act()
+        return spool
+
+    monkeypatch.setattr(submitting.Spool, "of", of)
+    return actions
+
+
+def test_a_key_revoked_while_the_file_is_read_is_refused(
+    signed_store: Store, tmp_path: Path, keys: dict[str, Signer], while_read: list[Any]
+) -> None:
+    # The signature was valid when phase 1 checked it; the registry revokes the key before the lock is
+    # taken. The registry read under the lock decides: refused, nothing written.
+    path = data(tmp_path)
+    note = sig(keys["mine-2025"], path)
+    while_read.append(lambda: load(signed_store, registry([
+        {"key": keys["mine-2024"].verifier_key, "valid_from": "2024-01-01T00:00:00+08:00",
+         "valid_to": "2025-04-07T00:00:00+08:00"},
+    ])))  # fmt: skip
+    assert "unknown or revoked" in refused(signed_store, path, note)
+    assert list_events(signed_store, "MINE") == []
+    while_read.clear()  # the same file and note, the registry as it now is: refused again, at once
+    assert "unknown or revoked" in refused(signed_store, path, note)
+
+
+def test_signatures_required_while_the_file_is_read(
+    store: Store, tmp_path: Path, keys: dict[str, Signer], while_read: list[Any]
+) -> None:
+    entry = [{"key": keys["mine-2025"].verifier_key, "valid_from": "2025-01-01T00:00:00+08:00"}]
+    load(store, registry(entry, required=False))
+    path = data(tmp_path)
+    while_read.append(lambda: load(store, registry(entry, required=True)))
+    assert "must sign" in refused(store, path, None)
+    assert list_events(store, "MINE") == []
+    while_read.clear()
+    r = submit(store, str(path), enterprise="MINE", period="2025-03", received_at=ON_TIME,
+               signature=sig(keys["mine-2025"], path))  # fmt: skip
+    assert r.new_events == 1
+
+
 def test_signing_is_optional_unless_required(store: Store, tmp_path: Path, keys: dict[str, Signer]) -> None:
     load(store, registry([{"key": keys["mine-2025"].verifier_key, "valid_from": "2025-01-01T00:00:00+08:00"}],
                          required=False))  # fmt: skip

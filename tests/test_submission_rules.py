@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -250,6 +251,43 @@ def test_a_repeat_is_found_at_any_distance_in_batches(
         assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
             (1 + gap, "event_id", "m0 repeats line 1")
         ], gap
+    assert _no_events(store)
+
+
+def test_a_site_moved_while_the_file_is_read(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Phase 1 checked each record's site against the registry without the lock; the registry gives
+    # site BO to another enterprise before phase 2 takes it. The registry read under the lock decides:
+    # every line at BO is refused as phase 1 would have refused it, nothing is written.
+    import copy
+
+    import reetrace.intake.submit as submitting
+    from reetrace.intake.registry import load
+    from reetrace.models import Registry
+    from tests.builders import REGISTRY
+
+    load_registry(store)
+    moved = copy.deepcopy(REGISTRY)
+    moved["sites"] = [dict(x, enterprise="MINE2") if x["code"] == "BO" else x for x in moved["sites"]]
+    spool_of = submitting.Spool.of
+
+    def of(items: Any) -> Any:
+        spool = spool_of(items)
+        load(store, Registry.model_validate(moved))
+        return spool
+
+    monkeypatch.setattr(submitting.Spool, "of", of)
+    evs = [
+        ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
+        for i in range(3)
+    ]
+    with pytest.raises(InputError) as err:
+        submitting.submit(store, str(write_jsonl(tmp_path / "m.jsonl", evs)), enterprise="MINE",
+                          period="2025-03")  # fmt: skip
+    assert [(p.line, p.field, p.reason) for p in err.value.problems] == [
+        (n, "site", "BO is not a registered site of MINE") for n in (1, 2, 3)
+    ]
     assert _no_events(store)
 
 

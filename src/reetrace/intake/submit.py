@@ -14,7 +14,9 @@ is read:
 2. **Under the lock**, in one transaction: positions, the chain and the derived rows, written in batches
    (binary COPY on PostgreSQL); rules that need other records (lots that must exist, lots that must be
    new, retractions, cycles, repeated ids) are checked in SQL over the rows just written, before
-   commit. Any problem rolls the whole transaction back, so nothing is half-written.
+   commit. Any problem rolls the whole transaction back, so nothing is half-written. The registry is
+   read again under the lock: a key revoked, signatures made required or a site moved while phase 1
+   ran refuses the submission as if phase 1 had read the registry then.
 
 Idempotency: an event whose ``(enterprise, event_id)`` is already recorded with the same content digest
 is skipped; with a different digest it is a conflict. A file that adds nothing to a period that already
@@ -56,7 +58,7 @@ from reetrace.periods import SHANGHAI, Period
 from reetrace.store import Store
 from reetrace.store.chain import canonical
 from reetrace.store.derive import submission_row
-from reetrace.store.schema import current_sites, submissions
+from reetrace.store.schema import current_sites, events, submissions
 
 if TYPE_CHECKING:
     from reetrace.tlog.keys import Signer
@@ -225,6 +227,18 @@ def submit(
         try:
             with store.appending(wait=wait) as app:
                 start = app.position
+                # Phase 1 held no lock: the registry may have changed since it was read (a key revoked,
+                # signatures made required, the enterprise or a site removed). What it says now, under
+                # the lock, decides; unchanged, this is two indexed reads.
+                now = current_enterprise(app.conn, enterprise)
+                if now is None:
+                    raise NotRegistered(f"enterprise {enterprise} is not in the registry")
+                if now != registered:
+                    check_submission_signature(
+                        now, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
+                        received_at=received_at, file=name,
+                    )  # fmt: skip
+                closed = own_sites - _sites_of(app.conn, enterprise)
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
                 writer = SubmissionWriter(app, enterprise, env_pos, start, name)
@@ -233,6 +247,8 @@ def submit(
                 writer.warn = warn = RecordWarnings(received_at)
                 writer.run(spool, batch)
                 cross_record_checks(writer)
+                if closed:
+                    _closed_sites(writer, closed)
                 if writer.problems or writer.more:
                     raise InputError(writer.problems, more=writer.more, file=name)
                 if not writer.new and _has_submission(app.conn, enterprise, str(per), start):
@@ -321,6 +337,18 @@ def _parse_in_parser_processes(store: Store, size: int) -> bool:
 def _sites_of(conn: Connection, enterprise: str) -> set[str]:
     q = sa.select(current_sites.c.code).where(current_sites.c.enterprise == enterprise)
     return set(conn.execute(q).scalars())
+
+
+def _closed_sites(writer: SubmissionWriter, closed: set[str]) -> None:
+    """The lines at a site the registry dropped while the file was read: what the record rule says of
+    a site that is not registered, as phase 1 would have said had it read the registry later."""
+    q = sa.select(events.c.line, events.c.site).where(
+        events.c.position > writer.start, events.c.site.in_(sorted(closed))
+    )
+    for line, site in writer.app.conn.execute(q.order_by(events.c.line)):
+        writer.problem(
+            line, "site", M_("{site} is not a registered site of {ent}", site=site, ent=writer.enterprise)
+        )
 
 
 def _has_submission(conn: Connection, enterprise: str, period: str, before: int) -> bool:
