@@ -328,3 +328,33 @@ def test_a_failing_parser_process_fails_the_submission() -> None:
                    datetime(2025, 4, 1, tzinfo=SHANGHAI))  # fmt: skip
     with pytest.raises(RuntimeError, match="parser process failed: OSError: read error"):
         list(_prepared_in_worker(_Exploding(), "jsonl", "f", rules, None))
+
+
+def test_the_id_look_up_reads_the_id_index_whatever_the_plan(store: Store, tmp_path: Path) -> None:
+    # Each batch's ids are looked up in (enterprise, event_id), one probe per id. Two plans that did
+    # not were met: PostgreSQL's generic plan (used once psycopg prepares the statement) for
+    # ``event_id = ANY(:ids)`` read all the enterprise's events and compared each with every id, and
+    # SQLite, given an inner join, walked the events and scanned the ids for each.
+    from reetrace.intake.writer import lookup_query
+
+    load_registry(store)
+    evs = [
+        ev(f"m{i}", "extract", "MINE", "BO", "2025-03-02", outputs=[out(f"O{i}", "ore", 5, reo_pct=3)])
+        for i in range(50)
+    ]
+    submit_events(store, tmp_path, "MINE", "2025-03", evs)
+    q = lookup_query(store.sql)
+    params = {"ent": "MINE", "ids": store.sql.array([f"m{i}" for i in range(0, 50, 7)])}
+    with store.reading() as conn:
+        assert len(conn.execute(q, params).all()) == 8
+        if store.dialect == "postgresql":
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {q.text}"), params))
+            conn.exec_driver_sql("RESET plan_cache_mode")
+            assert "ix_events_enterprise_event_id" in plan and "Nested Loop" in plan, plan
+        else:
+            plan = "\n".join(
+                str(r[-1]) for r in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {q.text}"), params)
+            )
+            lines = plan.splitlines()
+            assert "ix_events_enterprise_event_id" in lines[-1] and "SEARCH e" in lines[-1], plan
