@@ -9,6 +9,7 @@ a lot of the reporting enterprise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -46,14 +47,13 @@ MAX_LOT_REF = 130
 MAX_DOCUMENTS = 32
 
 
-def _within(n: int, rule: Any = None) -> Any:
+def _within(n: int, rule: Callable[[str], str]) -> Any:
     """``rule`` (an identifier rule), then the length re-checked after NFC normalisation (which may
     change it), as one validator: this runs for every code of every record, and each Python validator
     is a call out of pydantic-core."""
 
     def check(v: str) -> str:
-        if rule is not None:
-            v = rule(v)
+        v = rule(v)
         if len(v) > n:
             # pydantic's own words for the same error (see reetrace.intake.pydantic_errors)
             raise ValueError(

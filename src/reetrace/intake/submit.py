@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -189,10 +190,11 @@ def submit(
         raw = stack.enter_context(open_source(source))
         file_digest, size = _hash_stream(raw)
         raw.seek(0)
-        signed = check_submission_signature(
-            registered, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
-            received_at=received_at, file=name,
+        check_signature = partial(
+            check_submission_signature, enterprise=enterprise, period=str(per), digest=file_digest,
+            note=signature, received_at=received_at, file=name,
         )  # fmt: skip
+        signed = check_signature(registered)
         items: Iterable[Prepared | Rejected]
         if _parse_in_parser_processes(store, size):
             if form == "jsonl":
@@ -234,10 +236,7 @@ def submit(
                 if now is None:
                     raise NotRegistered(f"enterprise {enterprise} is not in the registry")
                 if now != registered:
-                    check_submission_signature(
-                        now, enterprise=enterprise, period=str(per), digest=file_digest, note=signature,
-                        received_at=received_at, file=name,
-                    )  # fmt: skip
+                    check_signature(now)
                 closed = own_sites - _sites_of(app.conn, enterprise)
                 env_pos = app.append("submission", canonical(envelope))
                 app.add(submissions, submission_row(env_pos, envelope))
